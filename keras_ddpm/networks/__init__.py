@@ -1,0 +1,13 @@
+"""Denoising networks eps_theta(x_t, t).
+
+Each maps ``[x_t, t]`` (``t``: ``(batch,)`` 0-based integer timesteps) to a tensor shaped like
+``x_t``. Networks may also expose the two halves of that call, which lets samplers compute the
+time embedding of every timestep once instead of once per step:
+
+- ``embed_time(t)``: the time conditioning for timesteps ``t`` (batch may be 1);
+- ``denoise(x_t, embedding)``: the rest of the network.
+"""
+
+from keras_ddpm.networks.mlp import DenoisingMLP
+
+__all__ = ["DenoisingMLP"]
