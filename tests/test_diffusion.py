@@ -1,0 +1,83 @@
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from helpers import BICYCLE
+
+from keras_ddpm.data import load_points, make_dataset
+from keras_ddpm.diffusion import DiffusionModel
+from keras_ddpm.forward import q_sample
+from keras_ddpm.networks import DenoisingMLP
+from keras_ddpm.schedules import NoiseSchedule
+
+
+def fixed_eval_loss(model, x0, seed=123):
+    """The eq. 14 loss on fixed (x0, t, eps): comparable before and after training."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, model.schedule.timesteps, len(x0))
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    pred = model.network([q_sample(model.schedule, x0, t, eps), t])
+    return float(np.mean((np.asarray(pred) - eps) ** 2))
+
+
+class DiffusionModelTest(tf.test.TestCase):
+    def setUp(self):
+        keras.utils.set_random_seed(0)
+        points = load_points(BICYCLE)
+        self.points = points[np.random.default_rng(0).permutation(len(points))]
+
+    def make_model(self, **optimizer_kwargs):
+        model = DiffusionModel(DenoisingMLP(), NoiseSchedule("linear", 1000), seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3, **optimizer_kwargs), steps_per_execution=50)
+        model.build((None, 2))
+        return model
+
+    def test_default_optimizer_is_the_assignments_adam(self):
+        model = DiffusionModel(DenoisingMLP())
+        model.compile()
+        self.assertIsInstance(model.optimizer, keras.optimizers.Adam)
+        self.assertAllClose(float(model.optimizer.learning_rate), 1e-4)
+
+    def test_a_few_hundred_steps_on_the_real_data_lower_the_loss(self):
+        model = self.make_model()
+        held_out = self.points[:4096]
+        before = fixed_eval_loss(model, held_out)
+        history = model.fit(make_dataset(self.points[4096:], 64, seed=0).take(400), epochs=1, verbose=0)
+        after = fixed_eval_loss(model, held_out)
+        self.assertLess(after, 0.6 * before, f"loss {before:.3f} -> {after:.3f}")
+        self.assertLess(history.history["loss"][-1], 0.6)
+        self.assertAllClose(model.evaluate(held_out, batch_size=512, verbose=0), after, atol=0.1)
+
+    def test_train_step_accepts_labelled_batches(self):
+        model = self.make_model()
+        data = tf.data.Dataset.from_tensor_slices((self.points[:640], np.zeros(640))).batch(64)
+        history = model.fit(data, epochs=1, verbose=0)
+        self.assertTrue(np.isfinite(history.history["loss"][-1]))
+
+    def test_ema_uses_keras_optimizer_option(self):
+        model = self.make_model(use_ema=True, ema_momentum=0.9)
+        model.fit(make_dataset(self.points, 64, seed=0).take(100), epochs=1, verbose=0)
+        ema = model.optimizer._model_variables_moving_average
+        self.assertLen(ema, len(model.network.trainable_variables))
+        # After fit, Keras copies the averaged weights into the model.
+        for average, variable in zip(ema, model.network.trainable_variables):
+            self.assertAllClose(average, variable)
+
+    def test_keras_round_trip_with_optimizer_state(self):
+        model = self.make_model()
+        model.fit(make_dataset(self.points, 64, seed=0).take(50), epochs=1, verbose=0)
+        x = self.points[:16]
+        t = np.arange(16) * 60
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.keras")
+            model.save(path)
+            loaded = keras.saving.load_model(path)
+        self.assertIsInstance(loaded, DiffusionModel)
+        self.assertEqual(loaded.schedule.get_config(), model.schedule.get_config())
+        self.assertAllEqual(loaded([x, t]), model([x, t]))
+        self.assertEqual(int(loaded.optimizer.iterations), 50)
+        # and it keeps training
+        loaded.fit(make_dataset(self.points, 64, seed=0).take(10), epochs=1, verbose=0)
+        self.assertEqual(int(loaded.optimizer.iterations), 60)
