@@ -1,0 +1,74 @@
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from helpers import BICYCLE
+
+from keras_ddpm.data import load_points, make_dataset, split_points
+
+
+class LoadPointsTest(tf.test.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def write(self, text):
+        path = os.path.join(self.tmp, "points.txt")
+        with open(path, "w") as handle:
+            handle.write(text)
+        return path
+
+    def test_reads_the_real_bicycle(self):
+        points = load_points(BICYCLE)
+        self.assertEqual(points.shape, (50468, 2))
+        self.assertEqual(points.dtype, np.float32)
+        self.assertTrue(np.all(np.abs(points) <= 1.0 + 1e-6))
+
+    def test_reads_blank_lines_tabs_and_exponents(self):
+        points = load_points(self.write("0.5 -0.5\n\n1e-1\t2E-1\n  -1 1  \n"))
+        self.assertAllClose(points, [[0.5, -0.5], [0.1, 0.2], [-1, 1]])
+
+    def test_errors_name_the_problem(self):
+        cases = {
+            "0.1 0.2\n0.3\n": r"line 2: expected 2 numbers, found 1",
+            "0.1 0.2 0.3\n": r"line 1: expected 2 numbers, found 3",
+            "0.1 0.2\nabc 0.2\n": r"line 2: not a number",
+            "0.1 nan\n": r"line 1: values must be finite",
+            "inf 0\n": r"line 1: values must be finite",
+            "": r"no data points",
+            "\n  \n": r"no data points",
+        }
+        for text, message in cases.items():
+            with self.assertRaisesRegex(ValueError, message, msg=repr(text)):
+                load_points(self.write(text))
+
+    def test_missing_file_and_directory(self):
+        with self.assertRaisesRegex(FileNotFoundError, "data file not found"):
+            load_points(os.path.join(self.tmp, "nope.txt"))
+        with self.assertRaisesRegex(ValueError, "is a directory"):
+            load_points(self.tmp)
+
+
+class DatasetTest(tf.test.TestCase):
+    def test_batches_cover_every_point_once_per_epoch(self):
+        points = np.arange(200, dtype=np.float32).reshape(100, 2)
+        ds = make_dataset(points, batch_size=10, seed=0)
+        epoch1 = np.concatenate(list(ds.as_numpy_iterator()))
+        epoch2 = np.concatenate(list(ds.as_numpy_iterator()))
+        self.assertEqual(epoch1.shape, (100, 2))
+        self.assertAllEqual(np.sort(epoch1[:, 0]), points[:, 0])
+        self.assertFalse(np.array_equal(epoch1, epoch2), "reshuffled every epoch")
+        self.assertFalse(np.array_equal(epoch1, points), "shuffled")
+
+    def test_bad_batch_size(self):
+        with self.assertRaisesRegex(ValueError, "batch size"):
+            make_dataset(np.zeros((10, 2)), batch_size=0)
+        with self.assertRaisesRegex(ValueError, "larger than the data set"):
+            make_dataset(np.zeros((10, 2)), batch_size=64)
+
+    def test_split_is_random_and_disjoint(self):
+        points = np.arange(1000, dtype=np.float32).reshape(500, 2)
+        train, val = split_points(points, 0.2, seed=0)
+        self.assertEqual((len(train), len(val)), (400, 100))
+        self.assertEmpty(set(train[:, 0]) & set(val[:, 0]))
+        self.assertGreater(val[:, 0].max() - val[:, 0].min(), 800)  # not a head or tail slice
