@@ -1,0 +1,75 @@
+"""The figures of a 2D diffusion run (the bicycle assignment), before and after training."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from keras_ddpm import plots
+from keras_ddpm.forward import q_sample
+from keras_ddpm.io import save_npy
+from keras_ddpm.schedules import NoiseSchedule
+
+#: Points drawn in figures that show the data or the forward process.
+FIGURE_POINTS = 5000
+
+
+def _subset(points, n, seed):
+    if len(points) <= n:
+        return points
+    return points[np.random.default_rng(seed).choice(len(points), n, replace=False)]
+
+
+def write_preliminary_figures(points, schedule: NoiseSchedule, out, seed=0, forward_steps=(0, 5, 50, 100, 250, 500, 750, 999)):
+    """Before training: the data, the schedules' alpha-bar curves, the forward process.
+
+    Writes ``data.png``, ``schedules.png`` (linear and sigmoid, plus cosine, for the run's T) and
+    ``forward_process.png`` (q_sample, eq. 4, of the same points at each 0-based ``t`` of
+    ``forward_steps`` below T; one row per schedule).
+    """
+    T = schedule.timesteps
+    shown = _subset(points, FIGURE_POINTS, seed)
+    plots.scatter(shown, os.path.join(out, "data.png"), title=f"data: {len(shown)} of {len(points)} points")
+    kinds = ["linear", "sigmoid"] + (["cosine"] if schedule.kind == "cosine" else [])
+    schedules = [NoiseSchedule(k, T) for k in kinds]
+    plots.alphas_cumprod_curves(schedules + ([] if schedule.kind == "cosine" else [NoiseSchedule("cosine", T)]),
+                                os.path.join(out, "schedules.png"))
+    steps = [t for t in forward_steps if t < T]
+    noise = np.random.default_rng(seed + 1).standard_normal(shown.shape).astype(np.float32)
+    rows = []
+    for s in schedules:
+        row = []
+        for t in steps:
+            x_t = q_sample(s, shown, np.full(len(shown), t), noise)
+            row.append((f"{s.kind}, t={t}  (abar={s.alphas_cumprod[t]:.3f})", np.asarray(x_t)))
+        rows.append(row)
+    plots.scatter_grid(rows, os.path.join(out, "forward_process.png"), limits=(-3, 3),
+                       suptitle="Forward process q(x_t | x_0), closed form (eq. 4); t is 0-based")
+
+
+def gif_steps(timesteps: int, frames: int):
+    """About ``frames`` 0-based timesteps from T-1 down to 0, evenly spaced (the last frame is x_0)."""
+    return sorted({int(round(v)) for v in np.linspace(timesteps - 1, 0, max(frames - 1, 1))}, reverse=True)
+
+
+def write_final_figures(network, sampler, points, out, num_samples=20000, seed=0, gif_frames=50, progress=1):
+    """After training: a large sample, its scatter beside the data, and a GIF of the reverse process.
+
+    Writes ``samples.npy``, ``samples_vs_data.png`` and ``reverse_process.gif``; returns their names.
+    """
+    T = sampler.schedule.timesteps
+    steps = gif_steps(T, gif_frames)
+    x0, trajectory = sampler.sample(network, (num_samples,) + points.shape[1:], seed=seed,
+                                    trajectory_steps=steps, progress=progress)
+    save_npy(os.path.join(out, "samples.npy"), x0)
+    data = _subset(points, num_samples, seed)
+    plots.scatter_grid(
+        [[(f"data ({len(data)} points)", data), (f"DDPM samples ({num_samples} points)", x0)]],
+        os.path.join(out, "samples_vs_data.png"), size=4.5,
+    )
+    keep = np.arange(min(num_samples, FIGURE_POINTS))
+    frames = [(f"t = {t} (x_{t + 1} in the paper)", trajectory[t][keep]) for t in steps]
+    frames.append(("x_0: samples", x0[keep]))
+    plots.reverse_process_gif(frames, os.path.join(out, "reverse_process.gif"))
+    return ["samples.npy", "samples_vs_data.png", "reverse_process.gif"]

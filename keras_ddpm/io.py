@@ -1,0 +1,49 @@
+"""Atomic file writing: write to a temporary file in the same folder, then rename over the target.
+
+A reader (or a resumed run) therefore sees either the old file or the complete new one, never a
+truncated file, even if the process is killed mid-write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; on success rename it to ``path``, else delete it.
+
+    The temporary name keeps the target's extension (Keras and matplotlib choose formats by it).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    stem, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def save_npy(path, array) -> str:
+    """`np.save` done atomically."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, np.asarray(array))
+    return os.fspath(path)
+
+
+def write_text(path, text: str) -> str:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return os.fspath(path)

@@ -1,0 +1,88 @@
+"""End-to-end runs of train_bicycle.py in a subprocess, as a user would run it."""
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from helpers import BICYCLE, run_script
+
+EXPECTED_FILES = [
+    "data.png",
+    "schedules.png",
+    "forward_process.png",
+    "loss.csv",
+    "loss.png",
+    "checkpoints/checkpoints.csv",
+    "checkpoints/epoch_0001.keras",
+    "checkpoints/epoch_0002.keras",
+    "samples/samples_epoch_0001.png",
+    "samples/samples_epoch_0002.png",
+    "model.keras",
+    "samples.npy",
+    "samples_vs_data.png",
+    "reverse_process.gif",
+]
+
+
+class TrainBicycleEndToEndTest(tf.test.TestCase):
+    def test_small_run_writes_every_file(self):
+        out = tempfile.mkdtemp()
+        saved = os.path.join(out, "saved", "bicycle.keras")
+        result = run_script(
+            "train_bicycle.py", "--data", BICYCLE, "--out", out, "--subset", "640", "--epochs", "2",
+            "--timesteps", "100", "--checkpoint-every", "1", "--plot-every", "1", "--plot-samples", "100",
+            "--num-samples", "300", "--gif-frames", "6", "--steps-per-execution", "5", "--save-model", saved,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        for name in EXPECTED_FILES:
+            path = os.path.join(out, name)
+            self.assertTrue(os.path.isfile(path) and os.path.getsize(path) > 0, f"missing {name}")
+        self.assertTrue(os.path.isfile(saved))
+        self.assertEqual(np.load(os.path.join(out, "samples.npy")).shape, (300, 2))
+        self.assertIn("shape check (untrained): x_t (64, 2) + t (64,) -> eps (64, 2)", result.stdout)
+        self.assertFalse(os.path.exists(os.path.join(out, "backup")), "backup removed after a finished run")
+        with open(os.path.join(out, "loss.csv")) as handle:
+            self.assertLen(handle.read().strip().splitlines(), 3)  # header + 2 epochs
+        leftovers = [f for _, _, files in os.walk(out) for f in files if ".tmp" in f]
+        self.assertEmpty(leftovers)
+        shutil.rmtree(out)
+
+
+class TrainBicycleBadInputTest(tf.test.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def data_file(self, text):
+        path = tempfile.mkstemp(suffix=".txt", dir=self.tmp)[1]
+        with open(path, "w") as handle:
+            handle.write(text)
+        return path
+
+    def assert_clean_failure(self, args, message):
+        result = run_script("train_bicycle.py", "--out", os.path.join(self.tmp, "out"), "--save-model", "none", *args)
+        self.assertEqual(result.returncode, 2, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        self.assertLen(lines, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertRegex(lines[0], message)
+
+    def test_bad_data_files(self):
+        cases = [
+            (os.path.join(self.tmp, "missing.txt"), "data file not found"),
+            (self.data_file("0.1 0.2\n0.5\n"), "line 2: expected 2 numbers, found 1"),
+            (self.data_file("0.1 0.2 0.3\n"), "line 1: expected 2 numbers, found 3"),
+            (self.data_file("x y\n"), "line 1: not a number"),
+            (self.data_file("0.1 NaN\n"), "line 1: values must be finite"),
+            (self.data_file(""), "no data points"),
+        ]
+        for path, message in cases:
+            self.assert_clean_failure(["--data", path], message)
+
+    def test_bad_flags(self):
+        good = self.data_file("0.1 0.2\n" * 100)
+        self.assert_clean_failure(["--data", good, "--schedule", "quadratic"], "invalid choice: 'quadratic'")
+        self.assert_clean_failure(["--data", good, "--timesteps", "1"], "timesteps must be an integer >= 2")
+        self.assert_clean_failure(["--data", good, "--epochs", "-3"], "--epochs: expected an integer >= 1")
+        self.assert_clean_failure(["--data", good, "--lr", "0"], "--lr: expected a finite number > 0")
