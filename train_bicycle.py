@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Train a DDPM on the 2D bicycle point cloud and write every figure of the assignment.
 
-    python train_bicycle.py                      # defaults: the assignment's model, 100 epochs
-    python train_bicycle.py --epochs 400 --out outputs/bicycle_long
+    python train_bicycle.py                      # defaults: the assignment's model, 400 epochs
+    python train_bicycle.py --epochs 1000 --out outputs/bicycle_long
 
 See README.md for the outputs. Bad input exits with code 2 and a one-line message.
 """
@@ -37,7 +37,7 @@ def parse_args(argv=None):
                    f"(default: the first of {', '.join(DEFAULT_DATA)} that exists, relative to the "
                    "current folder or to this script's folder)")
     p.add_argument("--out", default="outputs/bicycle", help="output folder (default: %(default)s)")
-    p.add_argument("--epochs", type=positive_int, default=100, help="training epochs (default: %(default)s)")
+    p.add_argument("--epochs", type=positive_int, default=400, help="training epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=1e-4, help="Adam learning rate (default: %(default)s)")
     p.add_argument("--schedule", choices=("linear", "sigmoid", "cosine"), default="linear",
@@ -46,9 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--timesteps", type=int, default=1000, help="T, diffusion steps, >= 2 (default: %(default)s)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed for weights, data order, training noise and sampling (default: %(default)s)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=10,
+    p.add_argument("--checkpoint-every", type=positive_int, default=50,
                    help="save a .keras checkpoint every N epochs; all are kept (default: %(default)s)")
-    p.add_argument("--plot-every", type=positive_int, default=10,
+    p.add_argument("--plot-every", type=positive_int, default=25,
                    help="plot samples from a fixed seed and the loss every N epochs (default: %(default)s)")
     p.add_argument("--plot-samples", type=positive_int, default=2000,
                    help="points in each periodic sample plot (default: %(default)s)")

@@ -42,7 +42,7 @@ def write_preliminary_figures(points, schedule: NoiseSchedule, out, seed=0, forw
         row = []
         for t in steps:
             x_t = q_sample(s, shown, np.full(len(shown), t), noise)
-            row.append((f"{s.kind}, t={t}  (abar={s.alphas_cumprod[t]:.3f})", np.asarray(x_t)))
+            row.append((f"{s.kind}, t={t}\nabar={s.alphas_cumprod[t]:.3f}", np.asarray(x_t)))
         rows.append(row)
     plots.scatter_grid(rows, os.path.join(out, "forward_process.png"), limits=(-3, 3),
                        suptitle="Forward process q(x_t | x_0), closed form (eq. 4); t is 0-based")
