@@ -26,6 +26,12 @@ EXPECTED_FILES = [
 ]
 
 
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def small_run(out, saved):
     return run_script(
         "train_bicycle.py", "--data", BICYCLE, "--out", out, "--subset", "640", "--epochs", "2",
@@ -52,6 +58,8 @@ class TrainBicycleEndToEndTest(tf.test.TestCase):
             self.assertLen(handle.read().strip().splitlines(), 3)  # header + 2 epochs
         leftovers = [f for _, _, files in os.walk(out) for f in files if ".tmp" in f]
         self.assertEmpty(leftovers)
+        mode = os.stat(os.path.join(out, "samples.npy")).st_mode & 0o777
+        self.assertEqual(mode, 0o666 & ~current_umask(), "atomic writes keep the usual permissions")
         # The same seed gives the same training and the same samples, up to float round-off: the
         # multithreaded CPU kernels leave ~1e-8 differences in the trained weights (measured).
         again = tempfile.mkdtemp()
