@@ -6,7 +6,6 @@ Timesteps are 0-based everywhere: index ``t`` in ``0 .. T-1`` is the DDPM paper'
 from keras_ddpm import _env  # noqa: F401  (must run before TensorFlow is imported)
 from keras_ddpm.diffusion import DiffusionModel
 from keras_ddpm.forward import q_sample, q_step
-from keras_ddpm import plots  # noqa: F401
 from keras_ddpm.layers import ConditionalDense, LearnableSinusoidalEmbedding, SinusoidalEmbedding
 from keras_ddpm.networks import DenoisingMLP
 from keras_ddpm.samplers import DDPMSampler
