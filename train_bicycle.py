@@ -103,6 +103,7 @@ def main(argv=None):
     from keras_ddpm.figures2d import write_final_figures, write_preliminary_figures
     from keras_ddpm.callbacks import SamplePlotter
     from keras_ddpm.data import load_points, make_dataset
+    from keras_ddpm.io import copy_file, save_model
     from keras_ddpm.training import TrainConfig, compile_model, train
 
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
@@ -136,10 +137,9 @@ def main(argv=None):
     train_seconds = time.time() - start
     print(f"training: {train_seconds:.1f} s")
 
-    model.save(os.path.join(out, "model.keras"))
+    final = save_model(model, os.path.join(out, "model.keras"))
     if args.save_model.lower() != "none":
-        os.makedirs(os.path.dirname(os.path.abspath(args.save_model)), exist_ok=True)
-        model.save(args.save_model)
+        copy_file(final, args.save_model)
 
     start = time.time()
     summary = write_final_figures(network, sampler, points, out, num_samples=args.num_samples,

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from keras_ddpm import plots
-from keras_ddpm.io import atomic_path, write_text
+from keras_ddpm.io import save_model, write_text
 
 
 def _due(epoch: int, every: int, total: int | None) -> bool:
@@ -53,10 +53,7 @@ class PeriodicCheckpoint(_EveryNEpochs):
         self.index_path = os.path.join(self.directory, "checkpoints.csv")
 
     def on_due_epoch(self, epoch, logs):
-        os.makedirs(self.directory, exist_ok=True)
-        path = os.path.join(self.directory, self.filename.format(epoch=epoch))
-        with atomic_path(path) as tmp:
-            self.model.save(tmp)
+        path = save_model(self.model, os.path.join(self.directory, self.filename.format(epoch=epoch)))
         rows = self._read_index()
         rows = [r for r in rows if int(r["epoch"]) != epoch]
         rows.append({"epoch": epoch, "file": os.path.basename(path), **{k: float(v) for k, v in logs.items()}})

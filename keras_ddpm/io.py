@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -36,6 +37,20 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def save_model(model, path) -> str:
+    """`model.save(path)` (a ``.keras`` file) done atomically; creates the folder if needed."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return os.fspath(path)
+
+
+def copy_file(source, path) -> str:
+    """Copy ``source`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
+    return os.fspath(path)
 
 
 def save_npy(path, array) -> str:
