@@ -9,7 +9,7 @@ import numpy as np
 from keras_ddpm import plots
 from keras_ddpm.forward import q_sample
 from keras_ddpm.io import save_npy
-from keras_ddpm.schedules import NoiseSchedule
+from keras_ddpm.schedules import SCHEDULES, NoiseSchedule
 
 #: Points drawn in figures that show the data or the forward process.
 FIGURE_POINTS = 5000
@@ -31,10 +31,10 @@ def write_preliminary_figures(points, schedule: NoiseSchedule, out, seed=0, forw
     T = schedule.timesteps
     shown = _subset(points, FIGURE_POINTS, seed)
     plots.scatter(shown, os.path.join(out, "data.png"), title=f"data: {len(shown)} of {len(points)} points")
-    kinds = ["linear", "sigmoid"] + (["cosine"] if schedule.kind == "cosine" else [])
-    schedules = [NoiseSchedule(k, T) for k in kinds]
-    plots.alphas_cumprod_curves(schedules + ([] if schedule.kind == "cosine" else [NoiseSchedule("cosine", T)]),
-                                os.path.join(out, "schedules.png"))
+    curves = [NoiseSchedule(kind, T) for kind in SCHEDULES]  # linear, sigmoid, cosine
+    plots.alphas_cumprod_curves(curves, os.path.join(out, "schedules.png"))
+    # The forward process for linear and sigmoid (the assignment's pair), and the run's own schedule.
+    schedules = [s for s in curves if s.kind in ("linear", "sigmoid", schedule.kind)]
     steps = [t for t in forward_steps if t < T]
     noise = np.random.default_rng(seed + 1).standard_normal(shown.shape).astype(np.float32)
     rows = []

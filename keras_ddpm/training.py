@@ -25,7 +25,7 @@ from keras_ddpm.diffusion import DiffusionModel
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of a training run (defaults: the bicycle assignment)."""
+    """Hyper-parameters of a training run (optimiser defaults: the assignment's Adam 1e-4)."""
 
     epochs: int = 100
     learning_rate: float = 1e-4
