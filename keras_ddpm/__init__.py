@@ -8,11 +8,12 @@ from keras_ddpm.diffusion import DiffusionModel
 from keras_ddpm.forward import q_sample, q_step
 from keras_ddpm.layers import ConditionalDense, LearnableSinusoidalEmbedding, SinusoidalEmbedding
 from keras_ddpm.networks import DenoisingMLP
-from keras_ddpm.samplers import DDPMSampler
+from keras_ddpm.samplers import DDIMSampler, DDPMSampler
 from keras_ddpm.schedules import NoiseSchedule
 
 __all__ = [
     "ConditionalDense",
+    "DDIMSampler",
     "DDPMSampler",
     "DenoisingMLP",
     "DiffusionModel",

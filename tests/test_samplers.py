@@ -92,5 +92,5 @@ class DDPMSamplerTest(tf.test.TestCase):
             sampler.sample(self.network, (0, 2))
         with self.assertRaisesRegex(ValueError, "seed must be an integer"):
             sampler.sample(self.network, (2, 2), seed=1.5)
-        with self.assertRaisesRegex(ValueError, "trajectory steps must be in 0..59"):
+        with self.assertRaisesRegex(ValueError, "trajectory steps must be timesteps of the sequence"):
             sampler.sample(self.network, (2, 2), trajectory_steps=[60])

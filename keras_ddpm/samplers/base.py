@@ -1,15 +1,30 @@
 """The compiled reverse-process loop shared by every sampler.
 
 A sampler visits a decreasing sequence of 0-based timesteps ``seq[0] > seq[1] > ... > seq[-1]``
-(DDPM: ``T-1, ..., 0``) and at each one replaces ``x`` (the state at timestep index ``t``, i.e.
-the paper's x_{t+1}) by its update towards the next timestep. The whole loop over a stretch of
-the sequence runs inside one `tf.function` (a `tf.while_loop`), never one Python round trip per
-step; Python only regains control between chunks, to advance a progress bar or record a
-trajectory.
+(DDPM: ``T-1, ..., 0``; DDIM: a subsequence of it) and at each one replaces ``x`` (the state at
+timestep index ``t``, i.e. the paper's x_{t+1}) by its update towards the next timestep. The whole
+loop over a stretch of the sequence runs inside one `tf.function` (a `tf.while_loop`), never one
+Python round trip per step; Python only regains control between chunks, to advance a progress
+bar or record a trajectory. Work that does not depend on ``x`` is done once per call: for
+networks that expose ``embed_time``/``denoise`` (the MLP), the time embedding of every timestep
+of the sequence is one table.
 
-Randomness is stateless (Philox): the starting noise uses the key ``(seed, 0)`` and the noise of the step
-at timestep ``t`` uses ``(seed, t + 1)``, so the same seed gives the same samples however the
-loop is split into chunks (for a given ``jit_compile`` setting: see `RNG_ALGORITHM`).
+Randomness is stateless (Philox): the starting noise uses the key ``(seed, 0)`` and the noise of
+the step at timestep ``t`` uses ``(seed, t + 1)``, so the same seed gives the same samples however
+the loop is split into chunks, and DDPM and DDIM draw the same ``z`` at the same timestep (for a
+given ``jit_compile`` setting: see `RNG_ALGORITHM`).
+
+Class-conditional networks (an integer ``num_classes`` attribute, called as
+``network([x_t, t, labels])``) take ``labels``; ``guidance_scale`` w applies classifier-free
+guidance (Ho & Salimans 2022, eq. 6 with w = 1 + their w):
+``eps = eps(x_t, t, null) + w * (eps(x_t, t, y) - eps(x_t, t, null))``, where the "null" label is
+the id ``num_classes``. w = 1 is plain conditional sampling (one network call per step), w = 0
+unconditional; other values cost one call on a doubled batch.
+
+Two ways in:
+- `Sampler.run` (and the subclasses' ``sample``): NumPy in, NumPy out, progress bar, trajectory.
+- `Sampler.generate`: graph code for use inside a `tf.function` (SavedModel export): every
+  argument may be a tensor.
 """
 
 from __future__ import annotations
@@ -40,17 +55,31 @@ def step_noise(shape, seed, t, dtype=tf.float32):
 
 
 def initial_noise(shape, seed, dtype=tf.float32):
-    """x_T ~ N(0, I) for a given seed (key ``(seed, 0)``)."""
-    key = tf.constant([int(seed), 0], tf.int64)
+    """x_T ~ N(0, I) for a given seed (key ``(seed, 0)``); ``shape`` and ``seed`` may be tensors."""
+    key = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
     return tf.random.stateless_normal(shape, seed=key, dtype=dtype, alg=RNG_ALGORITHM)
 
 
-class Sampler:
-    """Base class: a compiled loop over ``self.timestep_sequence`` applying ``self.update``.
+def validate_shape(shape):
+    shape = tuple(int(d) for d in shape)
+    if len(shape) < 2 or any(d < 1 for d in shape):
+        raise ValueError(f"shape must be (num_samples, *data_shape) with positive sizes, got {shape}")
+    return shape
 
-    Subclasses define ``timestep_sequence`` (a decreasing int array of 0-based timesteps) and
-    ``update(x, eps, i, seed)``, graph code that returns the next state given the network's noise
-    prediction ``eps`` at sequence position ``i``.
+
+def _is_one(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and float(value) == 1.0
+
+
+class Sampler:
+    """Base class: a compiled loop over a timestep sequence applying ``self.update``.
+
+    Subclasses define:
+    - ``default_params()``: a dict of the per-call parameters as tensors (e.g. DDIM's
+      ``num_steps``, ``eta``); ``generate`` lets callers override them with tensors;
+    - ``sequence(params)``: graph code, the decreasing int32 timesteps for those parameters;
+    - ``update(x, eps, i, seq, seed, params)``: graph code, the next state given the network's noise
+      prediction ``eps`` at sequence position ``i``.
 
     Args:
         schedule: the `NoiseSchedule` the network was trained with.
@@ -67,61 +96,137 @@ class Sampler:
         self._loops = {}
 
     # -- to be defined by subclasses -------------------------------------------------------------
+    def default_params(self) -> dict:
+        return {}
+
+    def sequence(self, params) -> tf.Tensor:
+        raise NotImplementedError
+
+    def update(self, x, eps, i, seq, seed, params):
+        raise NotImplementedError
+
     @property
     def timestep_sequence(self) -> np.ndarray:
-        raise NotImplementedError
+        """The decreasing 0-based timesteps this sampler visits (with its configured parameters)."""
+        return self.sequence(self.default_params()).numpy()
 
-    def update(self, x, eps, i, seed):
-        raise NotImplementedError
+    # -- the network's noise prediction at one step ----------------------------------------------
+    def _predictor(self, network, seq, labels, guidance_scale):
+        """Returns ``predict(x, i)``, eps_theta at sequence position ``i`` (graph code)."""
+        num_classes = getattr(network, "num_classes", None)
+        if labels is None and num_classes:
+            labels = "null"  # a conditional network sampled without labels: unconditional
+        if labels is not None and not num_classes:
+            raise ValueError("labels were given but the network is not class-conditional (no num_classes)")
 
-    # -- the compiled loop -----------------------------------------------------------------------
-    def _predict_fn(self, network):
-        """Returns ``predict(x, i)``; precomputes the time embedding table when the network can."""
-        seq = tf.constant(self.timestep_sequence, tf.int32)
-        if hasattr(network, "embed_time") and hasattr(network, "denoise"):
-            # The embedding depends on t only: one table for the whole sequence, one row per step.
-            def predict(x, i, table):
-                return network.denoise(x, tf.gather(table, tf.reshape(i, (1,))))
+        if labels is None:
+            if hasattr(network, "embed_time") and hasattr(network, "denoise"):
+                # The embedding depends on t only: one table for the whole sequence, a row per step.
+                table = network.embed_time(seq)
+                return lambda x, i: network.denoise(x, tf.gather(table, tf.reshape(i, (1,))))
 
-            def make_table():
-                return network.embed_time(seq)
-        else:
-            def predict(x, i, table):
+            def predict(x, i):
                 t = tf.fill(tf.shape(x)[:1], tf.gather(seq, i))
                 return network([x, t], training=False)
 
-            def make_table():
-                return tf.zeros((0,))
-        return predict, make_table
+            return predict
 
-    def _loop_for(self, network):
-        key = id(network)
+        def null_like(x):
+            return tf.fill(tf.shape(x)[:1], tf.constant(num_classes, tf.int32))
+
+        if isinstance(labels, str):  # "null"
+            def predict(x, i):
+                t = tf.fill(tf.shape(x)[:1], tf.gather(seq, i))
+                return network([x, t, null_like(x)], training=False)
+
+            return predict
+
+        labels = tf.cast(labels, tf.int32)
+        if _is_one(guidance_scale):
+            def predict(x, i):
+                t = tf.fill(tf.shape(x)[:1], tf.gather(seq, i))
+                return network([x, t, labels], training=False)
+
+            return predict
+
+        w = tf.cast(guidance_scale, tf.float32)
+
+        def predict(x, i):
+            # Conditional and unconditional predictions in one call on a doubled batch.
+            t = tf.fill(tf.shape(x)[:1], tf.gather(seq, i))
+            eps = network([tf.concat([x, x], 0), tf.concat([t, t], 0),
+                           tf.concat([labels, null_like(x)], 0)], training=False)
+            eps_cond, eps_uncond = tf.split(eps, 2, axis=0)
+            return eps_uncond + tf.cast(w, eps.dtype) * (eps_cond - eps_uncond)
+
+        return predict
+
+    # -- graph code ----------------------------------------------------------------------------
+    def _loop(self, network, x, i_start, i_stop, seed, labels, guidance_scale, params):
+        """Apply the updates at sequence positions ``i_start .. i_stop - 1`` (graph code)."""
+        seq = self.sequence(params)
+        predict = self._predictor(network, seq, labels, guidance_scale)
+
+        def body(i, x):
+            return i + 1, self.update(x, predict(x, i), i, seq, seed, params)
+
+        _, x = tf.while_loop(lambda i, x: i < i_stop, body, (i_start, x), parallel_iterations=1)
+        return x
+
+    def _params(self, overrides) -> dict:
+        params = self.default_params()
+        for name, value in overrides.items():
+            if name not in params:
+                raise ValueError(f"unknown sampler parameter {name!r}; expected one of {sorted(params)}")
+            if value is not None:
+                params[name] = tf.convert_to_tensor(value, params[name].dtype)
+        return params
+
+    def generate(self, network, x_T, seed, labels=None, guidance_scale=1.0, **params):
+        """The whole reverse process from ``x_T`` (graph code; arguments may be tensors).
+
+        ``params`` override the configured per-call parameters with tensors (e.g. DDIM's
+        ``num_steps`` and ``eta``), validated inside the graph. Returns x_0 as a tensor.
+        """
+        params = self._params(params)
+        checks = self.check_params(params)
+        with tf.control_dependencies(checks):
+            x = tf.identity(tf.convert_to_tensor(x_T, tf.float32))
+        n = tf.shape(self.sequence(params))[0]
+        return self._loop(network, x, tf.constant(0), n, seed, labels, guidance_scale, params)
+
+    def check_params(self, params) -> list:
+        """In-graph assertions on tensor parameters (subclasses add theirs)."""
+        return []
+
+    # -- the eager driver ----------------------------------------------------------------------
+    def _compiled(self, network, mode):
+        key = (id(network), mode)
         if key not in self._loops:
-            predict, make_table = self._predict_fn(network)
-
-            def run(x, i_start, i_stop, seed):
-                """Apply the updates at sequence positions i_start .. i_stop - 1."""
-                table = make_table()
-
-                def body(i, x):
-                    eps = predict(x, i, table)
-                    return i + 1, self.update(x, eps, i, seed)
-
-                _, x = tf.while_loop(
-                    lambda i, x: i < i_stop, body, (i_start, x), parallel_iterations=1
-                )
-                return x
-
+            # The configured parameters become constants of the graph (so, e.g., DDIM with eta = 0
+            # knows when it is traced that it draws no noise).
+            if mode == "plain":
+                def run(x, i_start, i_stop, seed):
+                    return self._loop(network, x, i_start, i_stop, seed, None, 1.0, self.default_params())
+            elif mode == "conditional":
+                def run(x, i_start, i_stop, seed, labels):
+                    return self._loop(network, x, i_start, i_stop, seed, labels, 1.0, self.default_params())
+            else:
+                def run(x, i_start, i_stop, seed, labels, w):
+                    return self._loop(network, x, i_start, i_stop, seed, labels, w, self.default_params())
             self._loops[key] = tf.function(run, jit_compile=self.jit_compile, reduce_retracing=True)
         return self._loops[key]
 
-    def run(self, network, x, seed: int = 0, start: int = 0, record=(), progress: int | bool = False):
+    def run(self, network, x, seed: int = 0, start: int = 0, record=(), progress: int | bool = False,
+            labels=None, guidance_scale: float = 1.0):
         """Run the loop from sequence position ``start`` to the end, starting from state ``x``.
 
         Args:
             record: sequence positions at which to keep a copy of the state *entering* that step.
             progress: 0/False: silent; 1/True: a Keras progress bar advanced once per chunk of
                 ``chunk_size`` steps; 2: one line when done (for logs that are not a terminal).
+            labels: class ids, one per sample, for a class-conditional network.
+            guidance_scale: classifier-free guidance weight w (see the module docstring).
 
         Returns:
             ``(x0, {position: state})`` as NumPy arrays.
@@ -133,20 +238,83 @@ class Sampler:
         record = sorted({int(p) for p in record})
         if any(not start <= p < n for p in record):
             raise ValueError(f"trajectory positions must be in {start}..{n - 1}, got {record}")
-        loop = self._loop_for(network)
+        x = tf.convert_to_tensor(x, tf.float32)
+        extra = self._label_args(network, labels, guidance_scale, int(x.shape[0]))
+        mode = ("plain", "conditional", "guided")[len(extra)]
+        loop = self._compiled(network, mode)
         stops = set(record) | {n}
         if progress:
             stops |= set(range(start + self.chunk_size, n, self.chunk_size))
         bar = keras.utils.Progbar(n - start, verbose=int(progress), unit_name="step") if progress else None
-        x = tf.convert_to_tensor(x, tf.float32)
         seed_t = tf.constant(seed, tf.int64)
         trajectory = {}
         position = start
         for stop in sorted(p for p in stops if p > start):
             if position in record:
                 trajectory[position] = x.numpy()
-            x = loop(x, tf.constant(position, tf.int32), tf.constant(stop, tf.int32), seed_t)
+            x = loop(x, tf.constant(position, tf.int32), tf.constant(stop, tf.int32), seed_t, *extra)
             position = stop
             if bar is not None:
                 bar.update(position - start)
         return x.numpy(), trajectory
+
+    @staticmethod
+    def _label_args(network, labels, guidance_scale, num_samples):
+        """Validate labels/guidance for the eager path; returns the extra loop arguments."""
+        num_classes = getattr(network, "num_classes", None)
+        if labels is None:
+            if not _is_one(guidance_scale):
+                raise ValueError("guidance_scale needs labels")
+            return ()
+        if not num_classes:
+            raise ValueError("labels were given but the network is not class-conditional (no num_classes)")
+        labels = np.asarray(labels)
+        if labels.shape != (num_samples,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be {num_samples} integer class ids, got shape {labels.shape} "
+                             f"and dtype {labels.dtype}")
+        if labels.min() < 0 or labels.max() > num_classes:
+            raise ValueError(f"labels must be class ids in 0..{num_classes - 1} ({num_classes} = no class)")
+        if not np.isfinite(guidance_scale):
+            raise ValueError(f"guidance_scale must be a finite number, got {guidance_scale!r}")
+        labels = tf.constant(labels, tf.int32)
+        if _is_one(guidance_scale):
+            return (labels,)
+        return labels, tf.constant(float(guidance_scale), tf.float32)
+
+    # -- shared public API ---------------------------------------------------------------------
+    def sample(self, network, shape, seed: int = 0, labels=None, guidance_scale: float = 1.0,
+               trajectory_steps=(), progress: int | bool = False):
+        """Draw ``shape[0]`` samples, starting from x_T ~ N(0, I) drawn from ``seed``.
+
+        Args:
+            network: eps_theta, called as ``network([x_t, t])`` (or ``[x_t, t, labels]`` when it
+                is class-conditional, or through its ``embed_time``/``denoise`` halves).
+            shape: ``(num_samples, *data_shape)``.
+            seed: the same seed gives the same samples.
+            labels, guidance_scale: class-conditional sampling (see the module docstring).
+            trajectory_steps: 0-based timesteps ``t`` of the sequence at which to keep the state
+                entering the step at ``t`` (x_T is the first timestep).
+            progress: 1/True: a Keras progress bar; 2: one line when done; 0/False: silent.
+
+        Returns:
+            ``x0`` (NumPy) or, when ``trajectory_steps`` is given, ``(x0, {t: x_t})``.
+        """
+        shape = validate_shape(shape)
+        x_T = initial_noise(shape, validate_seed(seed))
+        return self._run_from_position(network, x_T, 0, seed, labels, guidance_scale, trajectory_steps,
+                                       progress)
+
+    def _run_from_position(self, network, x, start, seed, labels, guidance_scale, trajectory_steps,
+                           progress):
+        seq = [int(t) for t in self.timestep_sequence]
+        position_of = {t: p for p, t in enumerate(seq)}
+        steps = [int(t) for t in trajectory_steps]
+        bad = [t for t in steps if t not in position_of or position_of[t] < start]
+        if bad:
+            raise ValueError(f"trajectory steps must be timesteps of the sequence from {seq[start]} "
+                             f"down, got {bad}")
+        x0, recorded = self.run(network, x, seed=seed, start=start, record=[position_of[t] for t in steps],
+                                progress=progress, labels=labels, guidance_scale=guidance_scale)
+        if not steps:
+            return x0
+        return x0, {seq[p]: v for p, v in sorted(recorded.items())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm.samplers.base import Sampler, initial_noise, step_noise
+from keras_ddpm.samplers.base import Sampler, step_noise
 
 VARIANCES = ("beta", "posterior")
 
@@ -29,70 +29,43 @@ class DDPMSampler(Sampler):
         if variance not in VARIANCES:
             raise ValueError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)}")
         self.variance = variance
-        T = schedule.timesteps
         sigma = np.sqrt(schedule.betas if variance == "beta" else schedule.posterior_variance)
         sigma[0] = 0.0  # no noise on the last step (paper step t = 1)
-        # Per-position coefficients; position i is timestep T-1-i.
-        self._seq = np.arange(T - 1, -1, -1, dtype=np.int32)
-        self._sqrt_recip_alphas = tf.constant(schedule.sqrt_recip_alphas[self._seq], tf.float32)
-        self._eps_coef = tf.constant(schedule.eps_coef[self._seq], tf.float32)
-        self._sigma = tf.constant(sigma[self._seq], tf.float32)
+        # Indexed by 0-based timestep t.
+        self._sqrt_recip_alphas = tf.constant(schedule.sqrt_recip_alphas, tf.float32)
+        self._eps_coef = tf.constant(schedule.eps_coef, tf.float32)
+        self._sigma = tf.constant(sigma, tf.float32)
 
-    @property
-    def timestep_sequence(self) -> np.ndarray:
-        return self._seq
+    def sequence(self, params):
+        return tf.range(self.schedule.timesteps - 1, -1, -1, dtype=tf.int32)
 
-    def update(self, x, eps, i, seed):
-        t = tf.gather(self._seq, i)
-        mean = tf.gather(self._sqrt_recip_alphas, i) * (x - tf.gather(self._eps_coef, i) * eps)
-        return mean + tf.gather(self._sigma, i) * step_noise(tf.shape(x), seed, t, x.dtype)
+    def update(self, x, eps, i, seq, seed, params):
+        t = tf.gather(seq, i)
+        mean = tf.gather(self._sqrt_recip_alphas, t) * (x - tf.gather(self._eps_coef, t) * eps)
+        return mean + tf.gather(self._sigma, t) * step_noise(tf.shape(x), seed, t, x.dtype)
 
-    # -- public API ------------------------------------------------------------------------------
-    def sample(self, network, shape, seed: int = 0, trajectory_steps=(), progress: int | bool = False):
-        """Draw ``shape[0]`` samples from x_T ~ N(0, I).
-
-        Args:
-            network: eps_theta, called as ``network([x_t, t])`` (or through its
-                ``embed_time``/``denoise`` halves when it has them).
-            shape: ``(num_samples, *data_shape)``.
-            seed: the same seed gives the same samples.
-            trajectory_steps: 0-based timesteps ``t`` at which to keep the state entering the
-                step at ``t`` (x_T is ``t = T-1``).
-            progress: 1/True: a Keras progress bar; 2: one line when done; 0/False: silent.
-
-        Returns:
-            ``x0`` (NumPy) or, when ``trajectory_steps`` is given, ``(x0, {t: x_t})``.
-        """
-        shape = _validate_shape(shape)
-        x_T = initial_noise(shape, seed)
-        return self._run_from(network, x_T, self.schedule.timesteps - 1, seed, trajectory_steps, progress)
-
-    def denoise_from(self, network, x_t, t_start: int, seed: int = 0, trajectory_steps=(), progress=False):
+    # -- partial diffusion -----------------------------------------------------------------------
+    def denoise_from(self, network, x_t, t_start: int, seed: int = 0, labels=None, guidance_scale=1.0,
+                     trajectory_steps=(), progress=False):
         """Run the reverse process from a given state ``x_t`` at 0-based timestep ``t_start``.
 
-        With ``x_t = q_sample(x0, t_start, eps)`` this is partial diffusion (SDEdit, Meng et al. 2022).
+        With ``x_t = q_sample(x0, t_start, eps)`` this is partial diffusion (SDEdit, Meng et al.
+        2022): the step at ``t_start`` is the first one applied, and ``t_start = 0`` is one final
+        noiseless step. Returns like `sample`.
         """
         T = self.schedule.timesteps
         if isinstance(t_start, bool) or int(t_start) != t_start or not 0 <= t_start < T:
             raise ValueError(f"t_start must be an integer in 0..{T - 1}, got {t_start!r}")
-        return self._run_from(network, x_t, int(t_start), seed, trajectory_steps, progress)
+        return self._run_from_position(network, x_t, T - 1 - int(t_start), seed, labels, guidance_scale,
+                                       trajectory_steps, progress)
 
-    def _run_from(self, network, x, t_start, seed, trajectory_steps, progress):
+    def generate_from(self, network, x_t, t_start, seed, labels=None, guidance_scale=1.0):
+        """Graph-code `denoise_from`: every argument may be a tensor; ``t_start`` checked in-graph."""
         T = self.schedule.timesteps
-        steps = [int(t) for t in trajectory_steps]
-        bad = [t for t in steps if not 0 <= t <= t_start]
-        if bad:
-            raise ValueError(f"trajectory steps must be in 0..{t_start}, got {bad}")
-        x0, recorded = self.run(
-            network, x, seed=seed, start=T - 1 - t_start, record=[T - 1 - t for t in steps], progress=progress
-        )
-        if not steps:
-            return x0
-        return x0, {T - 1 - p: v for p, v in sorted(recorded.items())}
-
-
-def _validate_shape(shape):
-    shape = tuple(int(d) for d in shape)
-    if len(shape) < 2 or any(d < 1 for d in shape):
-        raise ValueError(f"shape must be (num_samples, *data_shape) with positive sizes, got {shape}")
-    return shape
+        t_start = tf.cast(t_start, tf.int32)
+        check = tf.debugging.assert_less(
+            t_start, T, message=f"t_start must be in 0..{T - 1}")
+        check2 = tf.debugging.assert_non_negative(t_start, message=f"t_start must be in 0..{T - 1}")
+        with tf.control_dependencies([check, check2]):
+            x = tf.identity(tf.convert_to_tensor(x_t, tf.float32))
+        return self._loop(network, x, T - 1 - t_start, tf.constant(T), seed, labels, guidance_scale, {})
