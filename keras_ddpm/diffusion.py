@@ -99,10 +99,21 @@ class DiffusionModel(keras.Model):
         """
         x0 = ops.convert_to_tensor(x0, dtype=self.compute_dtype)
         x_t = q_sample(self.schedule, x0, t, noise)
-        inputs = [x_t, t] if labels is None else [x_t, t, labels]
-        eps_pred = self.network(inputs, training=training)
+        if labels is None and self._embeds_through_table(x0):
+            # Same function, less work: embed each of the T timesteps once and pick rows, instead
+            # of embedding every example's t (the batch holds more examples than there are t).
+            table = self.network.embed_time(ops.arange(self.schedule.timesteps, dtype="int32"))
+            eps_pred = self.network.denoise(x_t, ops.take(table, t, axis=0))
+        else:
+            inputs = [x_t, t] if labels is None else [x_t, t, labels]
+            eps_pred = self.network(inputs, training=training)
         axes = tuple(range(1, len(x0.shape)))
         return ops.mean(ops.square(noise - eps_pred), axis=axes)
+
+    def _embeds_through_table(self, x0) -> bool:
+        batch = x0.shape[0]
+        return (hasattr(self.network, "embed_time") and hasattr(self.network, "denoise")
+                and batch is not None and batch > self.schedule.timesteps)
 
     def class_ids(self, labels):
         """Integer class ids from ids or one-hot rows; None for an unconditional network."""

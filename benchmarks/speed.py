@@ -1,0 +1,337 @@
+"""Speed of training and sampling the bicycle model against what this CPU's matrix units can do.
+
+    python -m benchmarks.speed                 # the full run (a few minutes), table + JSON
+    python -m benchmarks.speed --quick         # small sizes: checks that the benchmark works
+
+Everything is measured in one run on the current machine, so the ratios (fraction of the matmul
+peak, speed-ups) are what count; absolute times drift on a shared machine. Each timing is the
+median of ``--repeats`` runs after a warm-up run (compilation excluded).
+
+FLOPs are counted by TensorFlow's graph profiler (``tf.compat.v1.profiler``, float operations of
+the traced graph: every matmul, add and activation), for one training step (forward + backward)
+and for one sampling step of the network with its time embedding taken from the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from keras_ddpm import _env  # noqa: E402,F401  (before TensorFlow)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_ddpm import DDIMSampler, DDPMSampler, DenoisingMLP, DiffusionModel, NoiseSchedule  # noqa: E402
+from keras_ddpm.data import make_dataset  # noqa: E402
+from keras_ddpm.samplers.base import initial_noise  # noqa: E402
+
+BICYCLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
+                       "bicycle.txt")
+
+
+# -- measuring -----------------------------------------------------------------------------------
+def median_seconds(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def graph_flops(fn, *specs) -> float:
+    """Float operations of the graph of ``fn`` traced for ``specs`` (TensorFlow's profiler)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    graph = tf.function(fn).get_concrete_function(*specs).graph
+    options = (option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
+               .with_empty_output().build())
+    return float(model_analyzer.profile(graph=graph, options=options).total_float_ops)
+
+
+def matmul_peak(rows_list, width: int, repeats: int, seconds: float = 0.4):
+    """GFLOP/s of chained ``(rows, width) @ (width, width)`` float32 matmuls, per row count.
+
+    The chain runs in one compiled loop (with and without XLA; the faster counts), long enough
+    (~``seconds``) that call overhead is negligible.
+    """
+    rng = np.random.default_rng(0)
+    w = tf.constant(np.linalg.qr(rng.normal(size=(width, width)))[0], tf.float32)  # orthogonal: no blow-up
+    results = {}
+    for rows in rows_list:
+        x = tf.constant(rng.normal(size=(rows, width)), tf.float32)
+        reps = max(10, int(seconds * 100e9 / (2 * rows * width * width)))
+        best = 0.0
+        for jit in (False, True):
+            @tf.function(jit_compile=jit)
+            def chain(x):
+                return tf.while_loop(lambda i, x: i < reps, lambda i, x: (i + 1, tf.matmul(x, w)), (0, x))[1]
+
+            t = median_seconds(lambda: chain(x).numpy(), repeats)
+            best = max(best, 2.0 * rows * width * width * reps / t / 1e9)
+        results[rows] = best
+    return results
+
+
+# -- the workloads ---------------------------------------------------------------------------------
+def make_network():
+    network = DenoisingMLP()
+    network([np.zeros((1, 2), np.float32), np.zeros(1, np.int32)])
+    return network
+
+
+def training_flops_per_example(network, batch: int = 256) -> float:
+    def step(x, t):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(network([x, t]) - x))
+        return tape.gradient(loss, network.trainable_variables)
+
+    return graph_flops(step, tf.TensorSpec([batch, 2]), tf.TensorSpec([batch], tf.int32)) / batch
+
+
+def executed_training_flops_per_example(batch: int) -> float:
+    """FLOPs per example of the training step as `DiffusionModel` runs it at this batch size.
+
+    Above T examples per batch it embeds the T timesteps once and gathers rows, so it executes
+    fewer FLOPs than the model FLOPs (`training_flops_per_example`) for the same result.
+    """
+    model = DiffusionModel(make_network(), NoiseSchedule())
+    model.build((None, 2))
+
+    def step(x0, t, noise):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.per_example_loss(x0, t, noise, training=True))
+        return tape.gradient(loss, model.network.trainable_variables)
+
+    specs = (tf.TensorSpec([batch, 2]), tf.TensorSpec([batch], tf.int32), tf.TensorSpec([batch, 2]))
+    return graph_flops(step, *specs) / batch
+
+
+def sampling_flops_per_point_step(network, batch: int = 256) -> float:
+    width = network.embed_time(tf.zeros((1,), tf.int32)).shape[-1]
+    return graph_flops(network.denoise, tf.TensorSpec([batch, 2]), tf.TensorSpec([1, width])) / batch
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def training_speed(points, batch: int, examples: int, repeats: int, steps_per_execution: int,
+                   jit_compile: bool) -> float:
+    """Examples/s of `model.fit` on the `DiffusionModel` (median epoch after a warm-up epoch)."""
+    keras.utils.set_random_seed(0)
+    model = DiffusionModel(make_network(), NoiseSchedule(), seed=0)
+    model.compile(steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+    steps = max(steps_per_execution, examples // batch // steps_per_execution * steps_per_execution)
+    dataset = make_dataset(points, batch, seed=0).repeat()
+    timer = _EpochTimer()
+    model.fit(dataset, epochs=repeats + 1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    return steps * batch / statistics.median(timer.times[1:])
+
+
+def pipeline_speed(points, batch: int, examples: int) -> float:
+    """Examples/s of the tf.data pipeline alone (what training can never exceed)."""
+    dataset = make_dataset(points, batch, seed=0).repeat()
+    steps = max(1, examples // batch)
+
+    @tf.function
+    def drain(iterator):
+        total = tf.constant(0.0)
+        for _ in tf.range(steps):
+            total += tf.reduce_sum(next(iterator))
+        return total
+
+    iterator = iter(dataset)
+    return steps * batch / median_seconds(lambda: drain(iterator).numpy(), 3)
+
+
+def naive_ddpm(network, schedule, num_points: int, num_steps: int, seed: int = 0):
+    """Algorithm 2 as the keras.io example writes it: one eager ``model(x, t)`` call per step."""
+    s = schedule
+    x = initial_noise((num_points, 2), seed)
+    rng = np.random.default_rng(seed)
+    for t in range(s.timesteps - 1, s.timesteps - 1 - num_steps, -1):
+        eps = network([x, tf.fill((num_points,), t)], training=False)
+        mean = (x - s.eps_coef[t] * eps) * s.sqrt_recip_alphas[t]
+        z = rng.standard_normal((num_points, 2)).astype(np.float32) if t > 0 else 0.0
+        x = mean + np.sqrt(s.betas[t]) * z
+    return np.asarray(x)
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def run(args):
+    tf.get_logger().setLevel("ERROR")
+    quick = args.quick
+    repeats = 1 if quick else args.repeats
+    n_points = 2000 if quick else args.points
+    points = _load_points(args.data)
+    schedule = NoiseSchedule()
+    network = make_network()
+    results = {"machine": _machine(), "settings": {"quick": quick, "repeats": repeats, "points": n_points}}
+
+    print("counting FLOPs ...", flush=True)
+    train_flops = training_flops_per_example(network)
+    step_flops = sampling_flops_per_point_step(network)
+    results["flops"] = {"train_per_example": train_flops, "sample_per_point_step": step_flops}
+
+    print("matmul peak ...", flush=True)
+    peaks = matmul_peak((64, 1024, 4096) if quick else (64, 1024, 4096, 16384, 50000), 128, repeats,
+                        seconds=0.05 if quick else 0.5)
+    peak = max(peaks.values())
+    results["matmul_gflops"] = {str(k): v for k, v in peaks.items()}
+    results["peak_gflops"] = peak
+
+    def fraction(flops_per_second):
+        return flops_per_second / (peak * 1e9)
+
+    print("training ...", flush=True)
+    executed = {b: executed_training_flops_per_example(b) for b in (64, 1024, 4096)}
+    results["flops"]["train_executed_per_example"] = {str(b): f for b, f in executed.items()}
+    results["pipeline_examples_per_s"] = {}
+    results["training"] = []
+    configs = [(1, False), (100, False), (100, True)]
+    for batch in (64, 1024, 4096):
+        examples = (20_000 if quick else 300_000) if batch == 64 else (40_000 if quick else 1_000_000)
+        results["pipeline_examples_per_s"][str(batch)] = pipeline_speed(points, batch, examples)
+        for spe, jit in configs:
+            if quick and batch > 64 and spe == 1:
+                continue
+            speed = training_speed(points, batch, examples, repeats, spe, jit)
+            results["training"].append({
+                "batch": batch, "steps_per_execution": spe, "jit_compile": jit,
+                "examples_per_s": speed, "fraction_of_peak": fraction(speed * train_flops),
+                "executed_fraction_of_peak": fraction(speed * executed[batch]),
+            })
+            print(f"  batch {batch:5d}  steps_per_execution {spe:3d}  jit {str(jit):5s}: "
+                  f"{speed:10,.0f} examples/s", flush=True)
+
+    print("sampling ...", flush=True)
+    shape = (n_points, 2)
+    point_steps = n_points * schedule.timesteps
+    sampling = {}
+    for name, sampler, progress in [
+        ("ddpm_xla", DDPMSampler(schedule, jit_compile=True), 0),
+        ("ddpm_xla_progress_bar", DDPMSampler(schedule, jit_compile=True), 1),
+        ("ddpm_no_xla", DDPMSampler(schedule, jit_compile=False), 0),
+        ("ddim_50", DDIMSampler(schedule, num_steps=50, jit_compile=True), 0),
+        ("ddim_100", DDIMSampler(schedule, num_steps=100, jit_compile=True), 0),
+    ]:
+        seconds = median_seconds(lambda: sampler.sample(network, shape, seed=0, progress=progress), repeats)
+        steps = len(sampler.timestep_sequence)
+        sampling[name] = {"seconds": seconds, "steps": steps,
+                          "point_steps_per_s": n_points * steps / seconds,
+                          "fraction_of_peak": fraction(n_points * steps * step_flops / seconds)}
+        print(f"  {name:22s}: {seconds:7.2f} s", flush=True)
+    naive_steps = 20 if quick else args.naive_steps
+    seconds = median_seconds(lambda: naive_ddpm(network, schedule, n_points, naive_steps), 1)
+    seconds *= schedule.timesteps / naive_steps  # every step costs the same: scale to all T steps
+    sampling["ddpm_naive_eager"] = {"seconds": seconds, "steps": schedule.timesteps, "measured_steps": naive_steps,
+                                    "point_steps_per_s": point_steps / seconds,
+                                    "fraction_of_peak": fraction(point_steps * step_flops / seconds)}
+    print(f"  {'ddpm_naive_eager':22s}: {seconds:7.2f} s", flush=True)
+    results["sampling"] = sampling
+    ddpm = sampling["ddpm_xla"]["seconds"]
+    results["ratios"] = {
+        "ddpm_speedup_over_naive": sampling["ddpm_naive_eager"]["seconds"] / ddpm,
+        "ddpm_speedup_xla_over_no_xla": sampling["ddpm_no_xla"]["seconds"] / ddpm,
+        "ddim50_speedup_over_ddpm": ddpm / sampling["ddim_50"]["seconds"],
+        "ddim100_speedup_over_ddpm": ddpm / sampling["ddim_100"]["seconds"],
+        "progress_bar_overhead": sampling["ddpm_xla_progress_bar"]["seconds"] / ddpm - 1.0,
+    }
+    return results
+
+
+def format_table(r) -> str:
+    lines = [f"machine: {r['machine']['cpu']} ({r['machine']['cores']} cores), TensorFlow {r['machine']['tensorflow']}",
+             f"FLOPs: training {r['flops']['train_per_example'] / 1e3:.1f} k/example (forward + backward), "
+             f"sampling {r['flops']['sample_per_point_step'] / 1e3:.1f} k/point-step",
+             "", "| matmul (rows x 128 @ 128 x 128) | GFLOP/s |", "| --- | --- |"]
+    lines += [f"| {rows} rows | {g:.1f} |" for rows, g in r["matmul_gflops"].items()]
+    lines += [f"| **peak** | **{r['peak_gflops']:.1f}** |", "",
+              "Training: fraction of peak counts the model FLOPs (per-example forward + backward); the "
+              "executed column counts what actually runs (fewer above T examples per batch).", "",
+              "| training (model.fit) | batch | examples/s | fraction of peak | executed FLOPs fraction |",
+              "| --- | --- | --- | --- | --- |"]
+    for t in r["training"]:
+        how = f"steps_per_execution={t['steps_per_execution']}" + (", jit_compile" if t["jit_compile"] else "")
+        lines.append(f"| {how} | {t['batch']} | {t['examples_per_s']:,.0f} | {t['fraction_of_peak']:.0%} | "
+                     f"{t['executed_fraction_of_peak']:.0%} |")
+    for batch, speed in r["pipeline_examples_per_s"].items():
+        lines.append(f"| tf.data pipeline alone | {batch} | {speed:,.0f} | - | - |")
+    n = r["settings"]["points"]
+    lines += ["", f"| sampling {n:,} points | steps | seconds | point-steps/s | fraction of peak |",
+              "| --- | --- | --- | --- | --- |"]
+    for name, s in r["sampling"].items():
+        note = f" (timed {s['measured_steps']} steps, scaled)" if "measured_steps" in s else ""
+        lines.append(f"| {name}{note} | {s['steps']} | {s['seconds']:.2f} | {s['point_steps_per_s']:,.0f} | "
+                     f"{s['fraction_of_peak']:.0%} |")
+    lines += ["", "| ratio | value |", "| --- | --- |"]
+    for name, value in r["ratios"].items():
+        lines.append(f"| {name} | {value:.1%} |" if name == "progress_bar_overhead" else f"| {name} | {value:.1f}x |")
+    return "\n".join(lines)
+
+
+def _machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _load_points(path):
+    from keras_ddpm.data import load_points
+
+    if path and os.path.exists(path):
+        return load_points(path)
+    print("bicycle data not found: timing on uniform random points (speed does not depend on the data)")
+    return np.random.default_rng(0).uniform(-1, 1, size=(50_468, 2)).astype(np.float32)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke test of the benchmark")
+    p.add_argument("--points", type=int, default=50_000, help="points to sample (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (default: %(default)s)")
+    p.add_argument("--naive-steps", type=int, default=1000,
+                   help="steps of the naive eager sampler actually timed, scaled to T (default: %(default)s)")
+    p.add_argument("--data", default=BICYCLE, help="bicycle.txt (default: ../shared/data/bicycle.txt)")
+    p.add_argument("--json", default="outputs/benchmarks/speed.json", help="where to write the JSON (default: %(default)s)")
+    args = p.parse_args(argv)
+    results = run(args)
+    table = format_table(results)
+    print()
+    print(table)
+    from keras_ddpm.io import write_text
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    write_text(args.json, json.dumps(results, indent=2))
+    write_text(os.path.splitext(args.json)[0] + ".md", table + "\n")
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
