@@ -2,12 +2,13 @@
 #   make bicycle   set up .venv if needed, train the bicycle DDPM and write its figures
 #   make test      set up .venv if needed, run the test suite
 # Extra flags for the training script: make bicycle ARGS="--epochs 400 --out outputs/long"
+# More: make sprites (the sprite UNet), make benchmark (speed of training and sampling)
 
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: bicycle test setup
+.PHONY: bicycle test setup sprites benchmark
 
 setup: $(STAMP)
 
@@ -22,3 +23,9 @@ bicycle: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
+
+sprites: $(STAMP)
+	$(VENV)/bin/python train_sprites.py $(ARGS)
+
+benchmark: $(STAMP)
+	$(VENV)/bin/python -m benchmarks.speed $(ARGS)

@@ -65,6 +65,7 @@ class LearnableSinusoidalEmbedding(layers.Layer):
         self.out = layers.Dense(self.units, name="out")
 
     def build(self, input_shape):
+        self.sinusoidal.build(input_shape)
         self.hidden.build((None, self.dim))
         self.out.build((None, self.units))
         self.built = True

@@ -190,7 +190,8 @@ class Sampler:
         """
         params = self._params(params)
         checks = self.check_params(params)
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(checks):  # every use of a parameter waits for its check
+            params = {name: tf.identity(value) for name, value in params.items()}
             x = tf.identity(tf.convert_to_tensor(x_T, tf.float32))
         n = tf.shape(self.sequence(params))[0]
         return self._loop(network, x, tf.constant(0), n, seed, labels, guidance_scale, params)

@@ -67,5 +67,6 @@ class DDPMSampler(Sampler):
             t_start, T, message=f"t_start must be in 0..{T - 1}")
         check2 = tf.debugging.assert_non_negative(t_start, message=f"t_start must be in 0..{T - 1}")
         with tf.control_dependencies([check, check2]):
+            t_start = tf.identity(t_start)
             x = tf.identity(tf.convert_to_tensor(x_t, tf.float32))
         return self._loop(network, x, T - 1 - t_start, tf.constant(T), seed, labels, guidance_scale, {})
