@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
 
 sprites: $(STAMP)
-	$(VENV)/bin/python train_sprites.py $(ARGS)
+	$(VENV)/bin/python train_sprites.py --preset cpu --evaluate $(ARGS)
 
 benchmark: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.speed $(ARGS)

@@ -215,7 +215,9 @@ class Sampler:
             else:
                 def run(x, i_start, i_stop, seed, labels, w):
                     return self._loop(network, x, i_start, i_stop, seed, labels, w, self.default_params())
-            self._loops[key] = tf.function(run, jit_compile=self.jit_compile, reduce_retracing=True)
+            # autograph=False: the loop is an explicit tf.while_loop, there is nothing to convert.
+            self._loops[key] = tf.function(run, jit_compile=self.jit_compile, reduce_retracing=True,
+                                           autograph=False)
         return self._loops[key]
 
     def run(self, network, x, seed: int = 0, start: int = 0, record=(), progress: int | bool = False,

@@ -1,0 +1,106 @@
+"""End-to-end runs of train_sprites.py in a subprocess, as a user would run it."""
+
+import os
+import tempfile
+
+import contextlib
+import io
+
+import keras
+import numpy as np
+import tensorflow as tf
+import train_sprites
+from helpers import ROOT, run_script
+
+import keras_ddpm.networks.unet  # noqa: F401  (registers UNet for loading)
+
+SPRITES = os.environ.get("KERAS_DDPM_SPRITES", os.path.join(ROOT, "..", "shared", "data", "sprites"))
+
+EXPECTED_FILES = [
+    "data.png",
+    "loss.csv",
+    "loss.png",
+    "checkpoints/checkpoints.csv",
+    "checkpoints/epoch_0002.keras",
+    "samples/samples_epoch_0001.png",
+    "samples/samples_epoch_0002.png",
+    "model.keras",
+    "samples_ddpm.png",
+    "samples_ddim.png",
+    "samples_per_class.png",
+]
+
+
+class TrainSpritesEndToEndTest(tf.test.TestCase):
+    def test_tiny_run_writes_its_grids_and_a_loadable_model(self):
+        out = tempfile.mkdtemp()
+        saved = os.path.join(out, "saved", "sprites.keras")
+        result = run_script(
+            "train_sprites.py", "--preset", "cpu", "--data-dir", SPRITES, "--tfds-dir", os.path.join(out, "tfds"),
+            "--out", out, "--subset", "200", "--epochs", "2", "--repeat", "1", "--base-features", "8",
+            "--timesteps", "12", "--ddim-steps", "4", "--num-samples", "14", "--plot-samples", "7",
+            "--plot-every", "1", "--checkpoint-every", "2", "--steps-per-execution", "2",
+            "--save-model", saved, "--no-jit", "--seed", "3", "--verbose", "0",
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        for name in EXPECTED_FILES:
+            path = os.path.join(out, name)
+            self.assertTrue(os.path.isfile(path) and os.path.getsize(path) > 0, f"missing {name}")
+        self.assertIn("7 classes (person, creature, food, magic, item, terrain, effect)", result.stdout)
+        self.assertIn("via TFDS config 'nethack_slashem'", result.stdout)
+        with open(os.path.join(out, "loss.csv")) as handle:
+            self.assertLen(handle.read().strip().splitlines(), 3)  # header + 2 epochs
+        self.assertFalse(os.path.exists(os.path.join(out, "backup")), "backup removed after a finished run")
+        leftovers = [f for _, _, files in os.walk(out) for f in files if ".tmp" in f]
+        self.assertEmpty(leftovers)
+        model = keras.saving.load_model(saved, compile=False)
+        self.assertEqual(model.network.num_classes, 7)
+        self.assertEqual(model.network.base_features, 8)
+        self.assertEqual(model.schedule.timesteps, 12)
+        x = np.zeros((2, 16, 16, 3), np.float32)
+        self.assertEqual(model.network([x, np.zeros(2, np.int32), np.zeros(2, np.int32)]).shape, x.shape)
+
+
+class TrainSpritesErrorsTest(tf.test.TestCase):
+    def assert_one_line_error(self, result, pattern):
+        self.assertEqual(result.returncode, 2, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertLen(lines, 1, result.stderr)
+        self.assertRegex(lines[0], pattern)
+        self.assertNotIn("Traceback", result.stderr)
+
+    def test_missing_folder(self):
+        result = run_script("train_sprites.py", "--data-dir", "/nonexistent/sprites", "--out", tempfile.mkdtemp())
+        self.assert_one_line_error(result, "train_sprites.py: error: sprite data folder not found: /nonexistent")
+
+    def test_bad_file_and_bad_flags(self):
+        folder = tempfile.mkdtemp()
+        np.save(os.path.join(folder, "a.npy"), np.zeros((4, 16, 16, 3), np.float32))
+        np.save(os.path.join(folder, "b.npy"), np.eye(2)[[0, 1, 0, 1]])
+        result = run_script("train_sprites.py", "--data-dir", folder, "--images", "a.npy", "--labels", "b.npy",
+                            "--tfds-dir", os.path.join(folder, "tfds"), "--out", os.path.join(folder, "out"))
+        self.assert_one_line_error(result, "images must be uint8")
+
+    def test_bad_flags(self):
+        for argv, pattern in (
+            (["--timesteps", "20", "--ddim-steps", "50"], "--ddim-steps must be at most --timesteps"),
+            (["--preset", "gpu"], "invalid choice: 'gpu'"),
+            (["--class-dropout", "1"], r"--class-dropout must be in \[0, 1\)"),
+            (["--eta", "2"], r"--eta must be in \[0, 1\]"),
+        ):
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+                train_sprites.parse_args(argv)
+            self.assertEqual(exit_.exception.code, 2)
+            self.assertLen(stderr.getvalue().strip().splitlines(), 1)
+            self.assertRegex(stderr.getvalue(), pattern)
+
+    def test_presets_fill_unset_flags_only(self):
+        args = train_sprites.parse_args(["--preset", "cpu", "--epochs", "3"])
+        self.assertEqual(args.epochs, 3)
+        self.assertEqual(args.base_features, train_sprites.PRESETS["cpu"]["base_features"])
+        course = train_sprites.parse_args([])
+        self.assertEqual((course.epochs, course.batch_size, course.lr, course.base_features, course.timesteps),
+                         (32, 100, 1e-3, 64, 500))
+        self.assertEqual(course.lr_decay, "linear")
+        self.assertEqual(course.out, os.path.join("outputs", "sprites_course"))

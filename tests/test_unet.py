@@ -1,0 +1,178 @@
+"""The image UNet and its blocks: shapes, conditioning, errors, .keras round trips, DDIM on images."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ddpm import DiffusionModel, NoiseSchedule
+from keras_ddpm.conv_layers import Downsample, ResidualConvBlock, Upsample
+from keras_ddpm.networks.unet import UNet
+from keras_ddpm.samplers import DDIMSampler
+from keras_ddpm.samplers.base import initial_noise
+
+
+def _inputs(batch, h=16, w=16, num_classes=None, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, h, w, 3)).astype(np.float32)
+    t = rng.integers(0, 50, size=batch).astype(np.int32)
+    if num_classes is None:
+        return [x, t]
+    return [x, t, rng.integers(0, num_classes + 1, size=batch).astype(np.int32)]
+
+
+def _untrained(net, seed=0):
+    """The output conv starts at zero (eps = 0 for any input); give it random weights for tests
+    that need the output to depend on the inputs."""
+    kernel = net.out_conv.kernel
+    kernel.assign(np.random.default_rng(seed).normal(scale=0.1, size=kernel.shape).astype(np.float32))
+    return net
+
+
+class BlocksTest(tf.test.TestCase):
+    def test_residual_block_shapes_and_skip(self):
+        x = np.ones((2, 8, 8, 6), np.float32)
+        emb = np.ones((2, 12), np.float32)
+        same = ResidualConvBlock(6, groups=3)
+        wider = ResidualConvBlock(10, groups=4)
+        self.assertEqual(tuple(same([x, emb]).shape), (2, 8, 8, 6))
+        self.assertIsNone(same.skip)
+        self.assertEqual(tuple(wider([x, emb]).shape), (2, 8, 8, 10))
+        self.assertIsNotNone(wider.skip)  # 1x1 conv when the width changes
+        # An embedding of batch 1 broadcasts over the images.
+        self.assertEqual(tuple(same([x, emb[:1]]).shape), (2, 8, 8, 6))
+
+    def test_embedding_changes_the_output(self):
+        block = ResidualConvBlock(4, groups=2)
+        x = np.random.default_rng(0).normal(size=(1, 4, 4, 4)).astype(np.float32)
+        a = block([x, np.zeros((1, 8), np.float32)])
+        b = block([x, np.ones((1, 8), np.float32)])
+        self.assertGreater(float(np.abs(a - b).max()), 1e-4)
+
+    def test_down_and_up_sampling(self):
+        x = np.ones((2, 8, 12, 4), np.float32)
+        self.assertEqual(tuple(Downsample(5)(x).shape), (2, 4, 6, 5))
+        self.assertEqual(tuple(Upsample(3)(x).shape), (2, 16, 24, 3))
+
+    def test_bad_block_arguments(self):
+        with self.assertRaisesRegex(ValueError, "filters"):
+            ResidualConvBlock(0)
+        with self.assertRaisesRegex(ValueError, "dropout"):
+            ResidualConvBlock(4, dropout=1.0)
+
+
+class UNetTest(tf.test.TestCase):
+    def test_output_shape_matches_input_for_sizes_divisible_by_four(self):
+        for (h, w), num_classes in (((16, 16), None), ((16, 16), 5), ((8, 12), None), ((32, 16), 5)):
+            net = UNet(base_features=8, num_classes=num_classes)
+            inputs = _inputs(3, h, w, num_classes)
+            self.assertEqual(tuple(net(inputs).shape), (3, h, w, 3), (h, w, num_classes))
+
+    def test_sizes_are_configurable(self):
+        small = UNet(base_features=8)
+        small.build([(None, 16, 16, 3), (None,)])
+        course = UNet(base_features=64)
+        course.build([(None, 16, 16, 3), (None,)])
+        self.assertGreater(course.count_params(), 20 * small.count_params())
+        deeper = UNet(base_features=8, channel_multipliers=(1, 2, 2))
+        self.assertEqual(tuple(deeper(_inputs(2, 16, 16)).shape), (2, 16, 16, 3))
+        with self.assertRaisesRegex(ValueError, "divisible by 8"):
+            deeper(_inputs(2, 12, 12))
+
+    def test_bad_shapes_and_inputs_give_clear_errors(self):
+        net = UNet(base_features=8)
+        with self.assertRaisesRegex(ValueError, "divisible by 4"):
+            net.build([(None, 18, 16, 3), (None,)])
+        with self.assertRaisesRegex(ValueError, "channels"):
+            UNet(base_features=8, channels=3).build([(None, 16, 16, 1), (None,)])
+        with self.assertRaisesRegex(ValueError, r"\[x_t, t, labels\]"):
+            UNet(base_features=8, num_classes=3)(_inputs(2))
+        with self.assertRaisesRegex(ValueError, "base_features"):
+            UNet(base_features=0)
+        with self.assertRaisesRegex(ValueError, "num_classes"):
+            UNet(num_classes=0)
+
+    def test_time_and_class_condition_the_output(self):
+        net = UNet(base_features=8, num_classes=4)
+        net.build([(None, 16, 16, 3), (None,), (None,)])
+        self.assertAllEqual(net(_inputs(2, num_classes=4)), np.zeros((2, 16, 16, 3)))  # zero-initialised output
+        _untrained(net)
+        x, t, _ = _inputs(2, num_classes=4)
+        labels = np.array([0, 0], np.int32)
+        base = net([x, t, labels]).numpy()
+        self.assertGreater(np.abs(base - net([x, t + 7, labels]).numpy()).max(), 1e-5)
+        self.assertGreater(np.abs(base - net([x, t, labels + 1]).numpy()).max(), 1e-5)
+        # One-hot rows are the same as ids; the "no class" id is num_classes.
+        self.assertAllClose(base, net([x, t, np.eye(4, dtype=np.float32)[labels]]).numpy(), atol=1e-6)
+        self.assertEqual(net([x, t, np.array([4, 4], np.int32)]).shape, x.shape)
+
+    def test_keras_round_trip_of_network_and_diffusion_model(self):
+        folder = tempfile.mkdtemp()
+        net = UNet(base_features=8, num_classes=3, dropout=0.1)
+        model = DiffusionModel(net, NoiseSchedule("linear", 50), seed=1, class_dropout=0.1)
+        model.build((None, 16, 16, 3))
+        _untrained(net)
+        inputs = _inputs(2, num_classes=3)
+        expected = net(inputs).numpy()
+
+        path = os.path.join(folder, "unet.keras")
+        net.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertIsInstance(loaded, UNet)
+        self.assertEqual(loaded.get_config()["num_classes"], 3)
+        self.assertAllClose(loaded(inputs).numpy(), expected, atol=1e-6)
+
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        self.assertIsInstance(restored.network, UNet)
+        self.assertEqual(restored.class_dropout, 0.1)
+        self.assertAllClose(restored.network(inputs).numpy(), expected, atol=1e-6)
+
+    def test_one_training_step_on_labelled_images(self):
+        net = UNet(base_features=8, num_classes=3)
+        model = DiffusionModel(net, NoiseSchedule("linear", 50), seed=0, class_dropout=0.2)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        model.build((None, 16, 16, 3))
+        _untrained(net)
+        x = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
+        y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]  # one-hot labels, as in the course files
+        before = [w.numpy().copy() for w in net.trainable_weights]
+        logs = model.train_step((x, y))  # Algorithm 1, eagerly (fit's compiled step is the same code)
+        self.assertTrue(np.isfinite(float(logs["loss"])))
+        changed = [np.abs(a - w.numpy()).max() > 0 for a, w in zip(before, net.trainable_weights)]
+        self.assertGreater(np.mean(changed), 0.9)  # the gradient reaches (nearly) every weight
+
+
+class DDIMOnImagesTest(tf.test.TestCase):
+    """DDIM (the shared sampler) on a UNet: deterministic at eta = 0."""
+
+    def setUp(self):
+        self.schedule = NoiseSchedule("linear", 40)
+        self.net = UNet(base_features=8, num_classes=3)
+        self.net.build([(None, 16, 16, 3), (None,), (None,)])
+        _untrained(self.net)
+
+    def test_eta_zero_same_noise_in_same_image_out(self):
+        sampler = DDIMSampler(self.schedule, num_steps=8, eta=0.0, clip_x0=(-1, 1))
+        a = sampler.sample(self.net, (3, 16, 16, 3), seed=5)
+        b = sampler.sample(self.net, (3, 16, 16, 3), seed=5)
+        self.assertAllEqual(a, b)
+        # With eta = 0 the only randomness is x_T: another step-noise seed changes nothing.
+        x_T = initial_noise((3, 16, 16, 3), 5)
+        c = sampler.generate(self.net, x_T, tf.constant(99, tf.int64)).numpy()
+        self.assertAllClose(a, c, atol=1e-5)
+        d = sampler.sample(self.net, (3, 16, 16, 3), seed=6)
+        self.assertGreater(np.abs(a - d).max(), 1e-3)
+
+    def test_guided_per_class_sampling_runs_and_depends_on_labels(self):
+        sampler = DDIMSampler(self.schedule, num_steps=5, clip_x0=(-1, 1))
+        labels = np.array([0, 1, 2], np.int32)
+        guided = sampler.sample(self.net, (3, 16, 16, 3), seed=1, labels=labels, guidance_scale=3.0)
+        other = sampler.sample(self.net, (3, 16, 16, 3), seed=1, labels=labels[::-1].copy(), guidance_scale=3.0)
+        self.assertEqual(guided.shape, (3, 16, 16, 3))
+        self.assertTrue(np.all(np.isfinite(guided)))
+        self.assertAllClose(guided[1], other[1], atol=1e-5)  # same label, same noise
+        self.assertGreater(np.abs(guided[0] - other[0]).max(), 1e-4)
