@@ -1,11 +1,13 @@
 """Speed of training and sampling the bicycle model against what this CPU's matrix units can do.
 
-    python -m benchmarks.speed                 # the full run (a few minutes), table + JSON
+    python -m benchmarks.speed                 # the full run (~8 minutes on 2 cores), table + JSON
     python -m benchmarks.speed --quick         # small sizes: checks that the benchmark works
 
 Everything is measured in one run on the current machine, so the ratios (fraction of the matmul
 peak, speed-ups) are what count; absolute times drift on a shared machine. Each timing is the
-median of ``--repeats`` runs after a warm-up run (compilation excluded).
+median of ``--repeats`` runs (the compiled samplers: ``--repeats - 1``) after a warm-up run, so
+compilation is excluded; the naive eager sampler is timed once over ``--naive-steps`` steps and
+scaled to all T steps (every step costs the same).
 
 FLOPs are counted by TensorFlow's graph profiler (``tf.compat.v1.profiler``, float operations of
 the traced graph: every matmul, add and activation), for one training step (forward + backward)
@@ -166,14 +168,14 @@ def pipeline_speed(points, batch: int, examples: int) -> float:
 def naive_ddpm(network, schedule, num_points: int, num_steps: int, seed: int = 0):
     """Algorithm 2 as the keras.io example writes it: one eager ``model(x, t)`` call per step."""
     s = schedule
-    x = initial_noise((num_points, 2), seed)
+    x = initial_noise((num_points, 2), seed).numpy()
     rng = np.random.default_rng(seed)
     for t in range(s.timesteps - 1, s.timesteps - 1 - num_steps, -1):
-        eps = network([x, tf.fill((num_points,), t)], training=False)
-        mean = (x - s.eps_coef[t] * eps) * s.sqrt_recip_alphas[t]
-        z = rng.standard_normal((num_points, 2)).astype(np.float32) if t > 0 else 0.0
-        x = mean + np.sqrt(s.betas[t]) * z
-    return np.asarray(x)
+        eps = network([x, np.full((num_points,), t, np.int32)], training=False).numpy()
+        mean = (x - np.float32(s.eps_coef[t]) * eps) * np.float32(s.sqrt_recip_alphas[t])
+        z = rng.standard_normal((num_points, 2), dtype=np.float32) if t > 0 else 0.0
+        x = mean + np.float32(np.sqrt(s.betas[t])) * z
+    return x
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -234,15 +236,18 @@ def run(args):
         ("ddim_50", DDIMSampler(schedule, num_steps=50, jit_compile=True), 0),
         ("ddim_100", DDIMSampler(schedule, num_steps=100, jit_compile=True), 0),
     ]:
-        seconds = median_seconds(lambda: sampler.sample(network, shape, seed=0, progress=progress), repeats)
+        seconds = median_seconds(lambda: sampler.sample(network, shape, seed=0, progress=progress),
+                                 max(1, repeats - 1))
         steps = len(sampler.timestep_sequence)
         sampling[name] = {"seconds": seconds, "steps": steps,
                           "point_steps_per_s": n_points * steps / seconds,
                           "fraction_of_peak": fraction(n_points * steps * step_flops / seconds)}
         print(f"  {name:22s}: {seconds:7.2f} s", flush=True)
     naive_steps = 20 if quick else args.naive_steps
-    seconds = median_seconds(lambda: naive_ddpm(network, schedule, n_points, naive_steps), 1)
-    seconds *= schedule.timesteps / naive_steps  # every step costs the same: scale to all T steps
+    naive_ddpm(network, schedule, n_points, 2)  # warm-up
+    start = time.perf_counter()
+    naive_ddpm(network, schedule, n_points, naive_steps)
+    seconds = (time.perf_counter() - start) * schedule.timesteps / naive_steps  # every step costs the same
     sampling["ddpm_naive_eager"] = {"seconds": seconds, "steps": schedule.timesteps, "measured_steps": naive_steps,
                                     "point_steps_per_s": point_steps / seconds,
                                     "fraction_of_peak": fraction(point_steps * step_flops / seconds)}
@@ -315,7 +320,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke test of the benchmark")
     p.add_argument("--points", type=int, default=50_000, help="points to sample (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (default: %(default)s)")
-    p.add_argument("--naive-steps", type=int, default=1000,
+    p.add_argument("--naive-steps", type=int, default=200,
                    help="steps of the naive eager sampler actually timed, scaled to T (default: %(default)s)")
     p.add_argument("--data", default=BICYCLE, help="bicycle.txt (default: ../shared/data/bicycle.txt)")
     p.add_argument("--json", default="outputs/benchmarks/speed.json", help="where to write the JSON (default: %(default)s)")

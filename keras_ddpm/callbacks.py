@@ -1,13 +1,16 @@
-"""Keras callbacks for diffusion training: periodic checkpoints, sample plots and loss plots."""
+"""Keras callbacks for diffusion training: periodic checkpoints, sample plots, loss plots, and the
+held-out validation loss per bin of timesteps."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_ddpm import plots
 from keras_ddpm.io import save_model, write_text
@@ -30,11 +33,35 @@ class _EveryNEpochs(keras.callbacks.Callback):
         self._total = self.params.get("epochs") if self.params else None
 
     def on_epoch_end(self, epoch, logs=None):
-        if _due(epoch + 1, self.every_n_epochs, self._total):
+        stopping = bool(getattr(self.model, "stop_training", False))  # e.g. `TimeLimit`: the last epoch
+        if _due(epoch + 1, self.every_n_epochs, self._total) or stopping:
             self.on_due_epoch(epoch + 1, logs or {})
 
     def on_due_epoch(self, epoch: int, logs: dict):
         raise NotImplementedError
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training after the first epoch that ends more than ``seconds`` after training began.
+
+    Sets ``model.stop_training``; the periodic callbacks placed after it (checkpoint, plots) treat
+    that epoch as the last one. Use it to compare models on the same training time.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        if not seconds > 0:
+            raise ValueError(f"time limit must be > 0 seconds, got {seconds!r}")
+        self.seconds = float(seconds)
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() - self._start >= self.seconds:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch + 1
 
 
 class PeriodicCheckpoint(_EveryNEpochs):
@@ -82,16 +109,24 @@ class SamplePlotter(_EveryNEpochs):
         num_samples: points per plot.
         directory: where ``samples_epoch_XXXX.png`` go.
         seed: the fixed seed of the starting noise and of the per-step noise.
+        data_shape: the shape of one example (``(2,)`` for points).
+        draw: ``draw(samples, path, title)`` writes the picture; default `plots.scatter` (2D
+            points). Image models pass a grid-drawing function.
+        tensorboard_dir: when given, each picture is also logged there as a TensorBoard image
+            (``tf.summary.image``, tag ``samples``, step = epoch).
     """
 
     def __init__(self, sampler, num_samples: int, directory, every_n_epochs: int = 10, seed: int = 0,
-                 data_shape=(2,)):
+                 data_shape=(2,), draw=None, tensorboard_dir=None):
         super().__init__(every_n_epochs)
         self.sampler = sampler
         self.num_samples = int(num_samples)
         self.directory = os.fspath(directory)
         self.seed = int(seed)
         self.data_shape = tuple(data_shape)
+        self.draw = draw if draw is not None else _scatter
+        self.tensorboard_dir = os.fspath(tensorboard_dir) if tensorboard_dir is not None else None
+        self._writer = None
 
     def on_due_epoch(self, epoch, logs):
         network = getattr(self.model, "network", self.model)
@@ -99,7 +134,125 @@ class SamplePlotter(_EveryNEpochs):
         path = os.path.join(self.directory, f"samples_epoch_{epoch:04d}.png")
         loss = logs.get("loss")
         title = f"epoch {epoch}" + (f", loss {loss:.4f}" if loss is not None else "")
-        plots.scatter(samples, path, title=title)
+        self.draw(samples, path, title)
+        if self.tensorboard_dir is not None:
+            log_image(self._summary_writer(), "samples", path, epoch)
+
+    def _summary_writer(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+        return self._writer
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+
+def _scatter(samples, path, title):
+    plots.scatter(samples, path, title=title)
+
+
+def log_image(writer, tag, png_path, step):
+    """Log a PNG file as a TensorBoard image (``tf.summary.image``)."""
+    with open(png_path, "rb") as handle:
+        image = tf.io.decode_png(handle.read(), channels=3)
+    with writer.as_default():
+        tf.summary.image(tag, image[None], step=int(step))
+    writer.flush()
+
+
+class TimestepLoss(keras.callbacks.Callback):
+    """The eq. 14 loss on held-out points each epoch, overall and averaged over bins of t.
+
+    The average over t hides where a model is still bad: near t = T-1 predicting the noise is easy
+    and the loss is tiny whatever the model, near t = 0 the fine structure of the data decides it.
+    This callback evaluates `DiffusionModel.per_example_loss` on ``points`` (a validation split
+    the model never trains on), each point ``repeats`` times, with *fixed* timesteps (every
+    0-based t equally often) and fixed noise drawn once from ``seed``, so numbers from different
+    epochs and checkpoints are directly comparable (no sampling noise between evaluations).
+
+    Adds to the epoch's logs (so `CSVLogger`, `PeriodicCheckpoint` and TensorBoard record them;
+    put it before those callbacks): ``val_loss`` and ``val_loss_tAAA_BBB`` for each bin of
+    0-based timesteps ``AAA..BBB``.
+    """
+
+    def __init__(self, points, timesteps: int, num_bins: int = 10, repeats: int = 4, seed: int = 0,
+                 batch_size: int = 8192, every_n_epochs: int = 1):
+        super().__init__()
+        self.evaluator = TimestepLossEvaluator(points, timesteps, num_bins, repeats, seed, batch_size)
+        if int(every_n_epochs) != every_n_epochs or every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
+        self.every_n_epochs = int(every_n_epochs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every_n_epochs:
+            return
+        logs.update(self.evaluator(self.model))
+
+
+class TimestepLossEvaluator:
+    """Computes ``{"val_loss": ..., "val_loss_tAAA_BBB": ...}`` for a `DiffusionModel` (see `TimestepLoss`)."""
+
+    def __init__(self, points, timesteps: int, num_bins: int = 10, repeats: int = 4, seed: int = 0,
+                 batch_size: int = 8192):
+        points = np.asarray(points, np.float32)
+        if points.ndim < 2 or len(points) == 0:
+            raise ValueError(f"validation points must be a non-empty (N, ...) array, got shape {points.shape}")
+        if int(num_bins) != num_bins or not 1 <= num_bins <= timesteps:
+            raise ValueError(f"num_bins must be an integer in 1..{timesteps}, got {num_bins!r}")
+        if int(repeats) != repeats or repeats < 1:
+            raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+        rng = np.random.default_rng(seed)
+        n = len(points) * int(repeats)
+        self.x0 = np.concatenate([points] * int(repeats))
+        self.t = rng.permutation(np.resize(np.arange(timesteps, dtype=np.int32), n))
+        self.noise = rng.standard_normal(self.x0.shape).astype(np.float32)
+        self.edges = bin_edges(timesteps, num_bins)
+        self.names = [bin_name(lo, hi) for lo, hi in zip(self.edges[:-1], self.edges[1:] - 1)]
+        self.bin_of = np.searchsorted(self.edges, self.t, side="right") - 1
+        self.batch_size = int(batch_size)
+        self._fns = {}
+
+    def per_example(self, model) -> np.ndarray:
+        """The loss of every (point, t, noise) triple, in batches of one fixed size (one trace)."""
+        key = id(model)
+        if key not in self._fns:
+            self._fns = {key: tf.function(model.per_example_loss, reduce_retracing=True)}
+        fn = self._fns[key]
+        n, size = len(self.x0), min(self.batch_size, len(self.x0))
+        out = []
+        for start in range(0, n, size):
+            index = np.arange(start, start + size) % n  # the last batch wraps around; cut below
+            out.append(np.asarray(fn(self.x0[index], self.t[index], self.noise[index])))
+        return np.concatenate(out)[:n]
+
+    def __call__(self, model) -> dict:
+        losses = self.per_example(model)
+        result = {"val_loss": float(losses.mean())}
+        sums = np.bincount(self.bin_of, weights=losses, minlength=len(self.names))
+        counts = np.bincount(self.bin_of, minlength=len(self.names))
+        result.update({name: float(s / max(c, 1)) for name, s, c in zip(self.names, sums, counts)})
+        return result
+
+
+def bin_edges(timesteps: int, num_bins: int) -> np.ndarray:
+    """``num_bins + 1`` integer edges splitting 0-based timesteps ``0..T-1`` into nearly equal bins."""
+    return np.round(np.linspace(0, timesteps, num_bins + 1)).astype(int)
+
+
+def bin_name(lo: int, hi: int) -> str:
+    """The log key of the bin of 0-based timesteps ``lo..hi`` (inclusive)."""
+    return f"val_loss_t{lo:03d}_{hi:03d}"
+
+
+def timestep_bins(columns) -> list:
+    """``[(name, lo, hi)]`` of the per-bin validation losses among ``columns``, in order of t."""
+    found = []
+    for name in columns:
+        if name.startswith("val_loss_t"):
+            lo, hi = name[len("val_loss_t"):].split("_")
+            found.append((name, int(lo), int(hi)))
+    return sorted(found, key=lambda item: item[1])
 
 
 class LossPlotter(_EveryNEpochs):
@@ -117,7 +270,8 @@ class LossPlotter(_EveryNEpochs):
     def on_due_epoch(self, epoch, logs):
         epochs, columns = read_loss_csv(self.csv_path)
         if len(epochs):
-            plots.loss_curve(epochs, columns["loss"], self.path, columns.get("val_loss"))
+            bins = {f"t {lo}-{hi}": columns[name] for name, lo, hi in timestep_bins(columns) if name in columns}
+            plots.loss_curve(epochs, columns["loss"], self.path, columns.get("val_loss"), bins=bins or None)
 
 
 def read_loss_csv(path):

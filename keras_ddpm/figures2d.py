@@ -73,3 +73,47 @@ def write_final_figures(network, sampler, points, out, num_samples=20000, seed=0
     frames.append(("x_0: samples", x0[keep]))
     plots.reverse_process_gif(frames, os.path.join(out, "reverse_process.gif"))
     return ["samples.npy", "samples_vs_data.png", "reverse_process.gif"]
+
+
+#: Starting points t0 of the partial-diffusion figure (in forward steps; see `partial_diffusion`).
+PARTIAL_T0 = (50, 100, 250, 500, 750)
+
+
+def partial_diffusion(network, sampler, x0, t0: int, seed: int = 0) -> np.ndarray:
+    """Partial diffusion (SDEdit, Meng et al. 2022): noise ``x0`` for ``t0`` forward steps, then denoise.
+
+    ``t0`` counts forward steps as the paper does: the points are taken to the paper's x_{t0} in
+    closed form (eq. 4, `q_sample` at 0-based index ``t0 - 1``) and the reverse process
+    (Algorithm 2, `DDPMSampler.denoise_from`) runs from there down to x_0. ``t0 = 0`` applies no
+    noise and returns ``x0`` unchanged; ``t0 = T`` is ordinary sampling from (nearly) pure noise.
+    The noise is seeded by ``seed``.
+    """
+    T = sampler.schedule.timesteps
+    if isinstance(t0, bool) or int(t0) != t0 or not 0 <= t0 <= T:
+        raise ValueError(f"t0 must be an integer in 0..{T} (forward steps), got {t0!r}")
+    x0 = np.asarray(x0, np.float32)
+    if t0 == 0:
+        return x0.copy()
+    noise = np.random.default_rng([seed, int(t0)]).standard_normal(x0.shape).astype(np.float32)
+    x_t = np.asarray(q_sample(sampler.schedule, x0, np.full(len(x0), t0 - 1), noise))
+    return sampler.denoise_from(network, x_t, int(t0) - 1, seed=seed)
+
+
+def write_partial_diffusion(network, sampler, points, out, t0s=PARTIAL_T0, num_points=2000, seed=0):
+    """The partial-diffusion figure: originals, then the result for each ``t0`` (``partial_diffusion.png``).
+
+    Returns ``{t0: mean distance between each original point and its result}``; it grows with t0,
+    since the further the points are diffused the less of them survives.
+    """
+    T = sampler.schedule.timesteps
+    t0s = [int(t) for t in t0s if t <= T]
+    x0 = _subset(points, num_points, seed)
+    row = [(f"originals ({len(x0)} held-out points)", x0)]
+    displacement = {}
+    for t0 in t0s:
+        result = partial_diffusion(network, sampler, x0, t0, seed=seed)
+        displacement[t0] = float(np.mean(np.linalg.norm(result - x0, axis=1)))
+        row.append((f"t0 = {t0}: mean move {displacement[t0]:.3f}", result))
+    plots.scatter_grid([row], os.path.join(out, "partial_diffusion.png"), size=2.8,
+                       suptitle="Partial diffusion (SDEdit): q_sample to x_t0, then Algorithm 2 from t0")
+    return displacement

@@ -78,9 +78,15 @@ def alphas_cumprod_curves(schedules, path):
     return _save(fig, path)
 
 
-def loss_curve(epochs, losses, path, val_losses=None):
-    """Training (and optionally validation) loss per epoch, log scale."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+def loss_curve(epochs, losses, path, val_losses=None, bins=None):
+    """Training (and optionally validation) loss per epoch, log scale.
+
+    ``bins`` (optional) maps a label (e.g. ``"t 0-99"``) to the validation loss of one bin of
+    timesteps per epoch; they get a second panel, since the average over t hides them.
+    """
+    panels = 2 if bins else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.5), squeeze=False)
+    ax = axes[0, 0]
     ax.plot(epochs, losses, marker=".", label="train")
     if val_losses is not None:
         ax.plot(epochs, val_losses, marker=".", label="validation")
@@ -90,6 +96,53 @@ def loss_curve(epochs, losses, path, val_losses=None):
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     ax.set_title("Training loss")
+    if bins:
+        ax = axes[0, 1]
+        colors = plt.cm.viridis(np.linspace(0, 1, len(bins)))
+        for color, (label, values) in zip(colors, bins.items()):
+            ax.plot(epochs, values, color=color, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6, ncol=2, title="0-based t", title_fontsize=7)
+        ax.set_title("Validation loss per bin of timesteps")
+    return _save(fig, path)
+
+
+def timestep_loss_curves(bin_centers, curves, path, title="Validation loss per bin of timesteps"):
+    """Loss against the (0-based) timestep bin, one line per entry of ``curves`` ({label: values})."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    colors = plt.cm.viridis(np.linspace(0, 1, max(len(curves), 1)))
+    for color, (label, values) in zip(colors, curves.items()):
+        ax.plot(bin_centers, values, marker=".", color=color, label=label)
+    ax.set_xlabel("timestep t (0-based, bin centre)")
+    ax.set_ylabel("loss (MSE on eps)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def metric_curves(epochs, series, path, suptitle=None):
+    """Stacked panels sharing the epoch axis: ``series`` maps a panel title to a dict of
+    ``{label: values}``, and an optional ``"floor"`` entry (a number) drawn as a dashed line."""
+    n = len(series)
+    fig, axes = plt.subplots(n, 1, figsize=(6, 1.9 * n + 0.4), sharex=True, squeeze=False)
+    for ax, (title, lines) in zip(axes[:, 0], series.items()):
+        lines = dict(lines)
+        floor = lines.pop("floor", None)
+        for label, values in lines.items():
+            ax.plot(epochs, values, marker="o", ms=3, label=label)
+        if floor is not None:
+            ax.axhline(floor, color="grey", ls="--", lw=1, label="real vs real (floor)")
+        ax.set_ylabel(title, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel("epoch")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 

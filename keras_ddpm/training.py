@@ -2,13 +2,18 @@
 
 Output folder layout (all written atomically):
 
-    OUT/loss.csv                    loss per epoch (keras.callbacks.CSVLogger)
+    OUT/loss.csv                    loss per epoch (keras.callbacks.CSVLogger); with validation
+                                    points also val_loss and val_loss_tAAA_BBB per bin of t
     OUT/loss.png                    the same as a figure
     OUT/checkpoints/epoch_XXXX.keras  a full model every N epochs, and checkpoints.csv
     OUT/samples/samples_epoch_XXXX.png  samples from a fixed seed every N epochs (if a plotter is given)
     OUT/backup/                     keras.callbacks.BackupAndRestore state while a run is unfinished
+    TENSORBOARD_DIR/                keras.callbacks.TensorBoard scalars (when a folder is given)
 
-Re-running the same command after an interruption resumes from the last completed epoch.
+Re-running the same command after an interruption (Ctrl-C or SIGKILL) resumes from the last
+completed epoch, weights and optimizer state included (`keras_ddpm.checkpoints.AtomicBackupAndRestore`);
+a damaged backup gives one clear error. A NaN or infinite loss stops training at once
+(`keras_ddpm.checkpoints.StopOnNaN`), before anything of that epoch is saved.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass
 
 import keras
 
-from keras_ddpm.callbacks import LossPlotter, PeriodicCheckpoint
+from keras_ddpm.callbacks import LossPlotter, PeriodicCheckpoint, TimeLimit, TimestepLoss
+from keras_ddpm.checkpoints import AtomicBackupAndRestore, StopOnNaN
 from keras_ddpm.diffusion import DiffusionModel
 
 
@@ -83,8 +89,24 @@ def compile_model(model: DiffusionModel, config: TrainConfig, data_shape,
 
 
 def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_callbacks=(),
-          validation_data=None) -> keras.callbacks.History:
-    """`model.fit` with the standard callbacks writing into ``out_dir``."""
+          validation_data=None, validation_points=None, validation_bins: int = 10,
+          tensorboard_dir=None, seed: int = 0, time_limit: float | None = None) -> keras.callbacks.History:
+    """`model.fit` with the standard callbacks writing into ``out_dir``.
+
+    Args:
+        validation_data: passed to `fit` as is (Keras' own ``val_loss``, with fresh random t and
+            noise each time).
+        validation_points: held-out examples (an array) for the `TimestepLoss` callback instead:
+            ``val_loss`` and ``val_loss_tAAA_BBB`` per bin of timesteps each epoch, with fixed t
+            and noise so epochs are comparable. Give one of the two, not both.
+        validation_bins: number of timestep bins for ``validation_points``.
+        tensorboard_dir: log the epoch's scalars there with `keras.callbacks.TensorBoard`.
+        seed: seeds the fixed t and noise of ``validation_points``.
+        time_limit: seconds; stop after the first epoch that ends past it (`TimeLimit`), and save
+            that epoch's checkpoint and plots as the last ones.
+    """
+    if validation_data is not None and validation_points is not None:
+        raise ValueError("give validation_data or validation_points, not both (both would log val_loss)")
     os.makedirs(out_dir, exist_ok=True)
     csv_path = os.path.join(out_dir, "loss.csv")
     backup_dir = os.path.join(out_dir, "backup")
@@ -95,14 +117,27 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
         for stale in (csv_path, os.path.join(checkpoint_dir, "checkpoints.csv")):
             if os.path.exists(stale):
                 os.remove(stale)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
-        keras.callbacks.TerminateOnNaN(),
+        if tensorboard_dir is not None:
+            shutil.rmtree(tensorboard_dir, ignore_errors=True)
+    # StopOnNaN first: on a NaN loss it stops before any callback saves that epoch's weights.
+    callbacks = [StopOnNaN(checkpoint_dir)]
+    if validation_points is not None:  # first, so that every later callback sees its logs
+        callbacks.append(TimestepLoss(validation_points, model.schedule.timesteps, validation_bins, seed=seed))
+    if time_limit is not None:
+        callbacks.append(TimeLimit(time_limit))
+    callbacks += [
         keras.callbacks.CSVLogger(csv_path, append=True),
         PeriodicCheckpoint(checkpoint_dir, config.checkpoint_every),
         LossPlotter(csv_path, os.path.join(out_dir, "loss.png"), config.plot_every),
         *extra_callbacks,
     ]
+    if tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir), write_graph=False,
+                                                     profile_batch=0, update_freq="epoch"))
+    # The backup last: it records an epoch only once its log row, checkpoint and plots are written,
+    # so a kill in between repeats that epoch rather than losing its outputs. It is written so that
+    # a kill never tears it, and a damaged one is one clear error (see AtomicBackupAndRestore).
+    callbacks.append(AtomicBackupAndRestore(backup_dir))
     return model.fit(
         dataset,
         epochs=config.epochs,

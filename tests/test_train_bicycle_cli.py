@@ -1,5 +1,6 @@
 """End-to-end runs of train_bicycle.py in a subprocess, as a user would run it."""
 
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +24,15 @@ EXPECTED_FILES = [
     "samples.npy",
     "samples_vs_data.png",
     "reverse_process.gif",
+    "validation.npy",
+    "real_reference.npy",
+    "partial_diffusion.png",
+    "study/study.csv",
+    "study/study.png",
+    "study/study_samples.png",
+    "study/study_timestep_loss.png",
+    "summary.json",
+    "REPORT.md",
 ]
 
 
@@ -32,9 +42,10 @@ def current_umask():
     return mask
 
 
-def small_run(out, saved):
+def small_run(out, saved, *extra):
     return run_script(
-        "train_bicycle.py", "--data", BICYCLE, "--out", out, "--subset", "640", "--epochs", "2",
+        "train_bicycle.py", "--data", BICYCLE, "--out", out, "--preset", "assignment", "--subset", "640",
+        "--epochs", "2", "--study-samples", "100", *extra,
         "--timesteps", "100", "--checkpoint-every", "1", "--plot-every", "1", "--plot-samples", "100",
         "--num-samples", "300", "--gif-frames", "6", "--steps-per-execution", "5", "--save-model", saved,
         "--seed", "3",
@@ -52,7 +63,23 @@ class TrainBicycleEndToEndTest(tf.test.TestCase):
             self.assertTrue(os.path.isfile(path) and os.path.getsize(path) > 0, f"missing {name}")
         self.assertTrue(os.path.isfile(saved))
         self.assertEqual(np.load(os.path.join(out, "samples.npy")).shape, (300, 2))
-        self.assertIn("shape check (untrained): x_t (64, 2) + t (64,) -> eps (64, 2)", result.stdout)
+        self.assertIn("shape check (untrained): x_t (64, 2) + t (64,) -> eps (64, 2); 56,962 parameters", result.stdout)
+        with open(os.path.join(out, "summary.json")) as handle:
+            summary = json.load(handle)
+        self.assertEqual((summary["preset"], summary["network_class"]), ("assignment", "DenoisingMLP"))
+        self.assertEqual(summary["data"]["num_validation"], 5047)  # 10% of the 50,468 points, never trained on
+        self.assertEqual([row["epoch"] for row in summary["study"]["rows"]], [1, 2])
+        self.assertEqual(sorted(summary["partial_diffusion"]), ["100", "50"])  # t0 <= T = 100
+        for key in ("sliced_w1", "sliced_w1_floor", "precision", "recall_floor", "mmd"):
+            self.assertTrue(np.isfinite(summary["metrics"][key]), key)
+        with open(os.path.join(out, "REPORT.md")) as handle:
+            report = handle.read()
+        for section in ("## 1. Data", "## 2. Noise schedules", "## 3. Forward process", "## 4. Model",
+                        "## 5. Training and loss", "## 6. Sampling", "## 7. Checkpoint comparison",
+                        "## 8. Partial diffusion", "DDPMSampler", "q_sample", "](study/study.png)"):
+            self.assertIn(section, report)
+        events = [f for _, _, files in os.walk(os.path.join(out, "tensorboard")) for f in files if "tfevents" in f]
+        self.assertNotEmpty(events)
         self.assertFalse(os.path.exists(os.path.join(out, "backup")), "backup removed after a finished run")
         with open(os.path.join(out, "loss.csv")) as handle:
             self.assertLen(handle.read().strip().splitlines(), 3)  # header + 2 epochs
@@ -62,8 +89,9 @@ class TrainBicycleEndToEndTest(tf.test.TestCase):
         self.assertEqual(mode, 0o666 & ~current_umask(), "atomic writes keep the usual permissions")
         # The same seed gives the same training and the same samples, up to float round-off: the
         # multithreaded CPU kernels leave ~1e-8 differences in the trained weights (measured).
+        # (The study and TensorBoard run after the final samples: skip them here, they change nothing.)
         again = tempfile.mkdtemp()
-        self.assertEqual(small_run(again, "none").returncode, 0)
+        self.assertEqual(small_run(again, "none", "--study-samples", "0", "--no-tensorboard").returncode, 0)
         self.assertAllClose(
             np.load(os.path.join(again, "samples.npy")), np.load(os.path.join(out, "samples.npy")), atol=1e-4, rtol=0
         )
@@ -107,3 +135,8 @@ class TrainBicycleBadInputTest(tf.test.TestCase):
         self.assert_clean_failure(["--data", good, "--timesteps", "1"], "timesteps must be an integer >= 2")
         self.assert_clean_failure(["--data", good, "--epochs", "-3"], "--epochs: expected an integer >= 1")
         self.assert_clean_failure(["--data", good, "--lr", "0"], "--lr: expected a finite number > 0")
+        self.assert_clean_failure(["--data", good, "--preset", "huge"], "--preset: invalid choice: 'huge'")
+        self.assert_clean_failure(["--data", good, "--validation-fraction", "0.7"],
+                                  r"--validation-fraction: expected a number in \[0, 0.5\)")
+        self.assert_clean_failure(["--data", good, "--compare-with", os.path.join(self.tmp, "none")],
+                                  "no run summary at")

@@ -9,5 +9,7 @@ time embedding of every timestep once instead of once per step:
 """
 
 from keras_ddpm.networks.mlp import DenoisingMLP
+from keras_ddpm.networks.residual_mlp import ResidualMLP
+from keras_ddpm.networks.unet import UNet
 
-__all__ = ["DenoisingMLP"]
+__all__ = ["DenoisingMLP", "ResidualMLP", "UNet"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import keras
 
 from keras_ddpm.layers import ConditionalDense, LearnableSinusoidalEmbedding
+from keras_ddpm.networks.split import TimeSplitNetwork
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")
-class DenoisingMLP(keras.Model):
+class DenoisingMLP(TimeSplitNetwork, keras.Model):
     """eps_theta(x_t, t) for vector data: conditional dense blocks on a learnable time embedding.
 
     With the defaults this is exactly the assignment: a `LearnableSinusoidalEmbedding`
@@ -65,13 +66,6 @@ class DenoisingMLP(keras.Model):
         for block in self.blocks:
             h = block([h, embedding])
         return h
-
-    def call(self, inputs):
-        x_t, t = inputs
-        return self.denoise(x_t, self.embed_time(t))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0][0], self.data_dim)
 
     def get_config(self):
         return {

@@ -1,0 +1,137 @@
+"""The checkpoint study, the validation loss per timestep bin, TensorBoard logs and the report, on a tiny run."""
+
+import csv
+import glob
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from helpers import BICYCLE, run_script
+
+from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
+from keras_ddpm.callbacks import SamplePlotter, TimestepLossEvaluator, bin_edges, timestep_bins
+from keras_ddpm.data import load_points, make_dataset, split_points
+from keras_ddpm.networks.residual_mlp import ResidualMLP
+from keras_ddpm.study import answer, run_study
+from keras_ddpm.training import TrainConfig, compile_model, train
+
+T = 50
+
+
+def tiny_run(out):
+    points = load_points(BICYCLE)
+    train_points, validation = split_points(points, 0.02, seed=0)
+    train_points = train_points[:512]
+    schedule = NoiseSchedule("linear", T)
+    model = DiffusionModel(ResidualMLP(width=16, num_blocks=1, fourier_frequencies=4), schedule, seed=0)
+    config = TrainConfig(epochs=2, learning_rate=1e-3, checkpoint_every=1, plot_every=2, steps_per_execution=4,
+                         verbose=0)
+    compile_model(model, config, (2,))
+    sampler = DDPMSampler(schedule)
+    drawn = []
+    plotter = SamplePlotter(sampler, 50, os.path.join(out, "samples"), 2, data_shape=(2,),
+                            draw=lambda samples, path, title: drawn.append((samples.shape, title)) or
+                            __import__("keras_ddpm.plots", fromlist=["scatter"]).scatter(samples, path, title),
+                            tensorboard_dir=os.path.join(out, "tb", "samples"))
+    train(model, make_dataset(train_points, 64), out, config, extra_callbacks=[plotter],
+          validation_points=validation, validation_bins=5, tensorboard_dir=os.path.join(out, "tb"))
+    return model, validation, train_points, drawn
+
+
+class StudyTest(tf.test.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.out = tempfile.mkdtemp()
+        cls.model, cls.validation, cls.real, cls.drawn = tiny_run(cls.out)
+
+    def test_validation_loss_per_bin_is_logged(self):
+        with open(os.path.join(self.out, "loss.csv")) as handle:
+            rows = list(csv.DictReader(handle))
+        self.assertLen(rows, 2)
+        bins = timestep_bins(rows[0])
+        self.assertEqual([(lo, hi) for _, lo, hi in bins], [(0, 9), (10, 19), (20, 29), (30, 39), (40, 49)])
+        for row in rows:
+            # Every bin holds (nearly) the same number of (point, t) pairs: the overall loss is about their mean.
+            self.assertAllClose(float(row["val_loss"]), np.mean([float(row[name]) for name, _, _ in bins]), rtol=2e-3)
+        with open(os.path.join(self.out, "checkpoints", "checkpoints.csv")) as handle:
+            self.assertIn("val_loss_t000_009", handle.readline())
+
+    def test_evaluator_is_deterministic_and_matches_per_example_loss(self):
+        evaluator = TimestepLossEvaluator(self.validation[:100], T, num_bins=5, repeats=3, batch_size=64)
+        first, second = evaluator(self.model), evaluator(self.model)
+        self.assertEqual(first, second)
+        direct = self.model.per_example_loss(evaluator.x0, evaluator.t, evaluator.noise)
+        self.assertAllClose(first["val_loss"], np.mean(direct), rtol=1e-5)
+        self.assertEqual(np.bincount(evaluator.t).tolist(), [6] * T)  # every t equally often
+        self.assertAllEqual(bin_edges(10, 3), [0, 3, 7, 10])
+        with self.assertRaisesRegex(ValueError, "num_bins must be an integer in 1..50"):
+            TimestepLossEvaluator(self.validation, T, num_bins=51)
+
+    def test_tensorboard_scalars_and_sample_images(self):
+        self.assertEqual(self.drawn, [((50, 2), "epoch 2, loss " + self.drawn[0][1].split("loss ")[1])])
+        tags = set()
+        for path in glob.glob(os.path.join(self.out, "tb", "**", "events.out.tfevents.*"), recursive=True):
+            for event in tf.compat.v1.train.summary_iterator(path):
+                tags.update(v.tag for v in event.summary.value)
+        self.assertIn("samples", tags)
+        self.assertIn("epoch_loss", tags)
+        self.assertIn("epoch_loss_t000_009", tags)  # val_loss_t000_009, in the validation writer
+
+    def test_study_writes_its_csv_and_figures(self):
+        result = run_study(self.out, num_samples=60, validation=self.validation, real=self.real, log=None)
+        folder = os.path.join(self.out, "study")
+        for name in ("study.csv", "study.png", "study_samples.png", "study_timestep_loss.png", "answer.json"):
+            self.assertGreater(os.path.getsize(os.path.join(folder, name)), 0, name)
+        with open(os.path.join(folder, "study.csv")) as handle:
+            rows = list(csv.DictReader(handle))
+        self.assertEqual([int(r["epoch"]) for r in rows], [1, 2])
+        for key in ("loss", "val_loss", "sliced_w1", "sliced_w1_floor", "precision", "recall", "mmd"):
+            self.assertTrue(all(np.isfinite(float(r[key])) for r in rows), key)
+        self.assertIn("validation loss changed by", result["answer"]["text"])
+        with open(os.path.join(folder, "answer.json")) as handle:
+            self.assertIn("correlation", json.load(handle))
+
+    def test_answer_says_not_proportional_when_metrics_move_much_more(self):
+        def row(epoch, val, w1):
+            return {"epoch": epoch, "val_loss": val, "val_loss_t000_099": val * 2, "val_loss_t900_999": val / 2,
+                    "sliced_w1": w1, "sliced_w1_floor": 0.01, "mmd": 0.0, "mmd_floor": 0.0,
+                    "precision": 0.9, "precision_floor": 0.98, "recall": 0.9, "recall_floor": 0.98}
+
+        result = answer([row(10, 0.170, 0.05), row(20, 0.168, 0.03), row(30, 0.167, 0.02)])
+        self.assertIn("**not** proportional", result["text"])
+        self.assertAllClose(result["val_loss_change"], -0.003 / 0.170)
+        self.assertAllClose(result["correlation"]["sliced_w1"], 1.0)
+
+    def test_cli_reports_a_missing_folder_in_one_line(self):
+        result = run_script("-m", "keras_ddpm.study", os.path.join(self.out, "nope"))
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr.strip(), f"python -m keras_ddpm.study: error: run folder not found: "
+                                                f"{os.path.join(self.out, 'nope')}")
+
+
+class TimeLimitTest(tf.test.TestCase):
+    def test_stops_after_the_first_epoch_past_the_limit_and_checkpoints_it(self):
+        out = tempfile.mkdtemp()
+        points = load_points(BICYCLE)[::100]
+        model = DiffusionModel(ResidualMLP(width=8, num_blocks=1, fourier_frequencies=2), NoiseSchedule("linear", 10))
+        config = TrainConfig(epochs=5, checkpoint_every=4, plot_every=4, steps_per_execution=2, verbose=0)
+        compile_model(model, config, (2,))
+        history = train(model, make_dataset(points, 64), out, config, time_limit=1e-6)
+        self.assertLen(history.history["loss"], 1)
+        self.assertEqual(sorted(os.listdir(os.path.join(out, "checkpoints"))), ["checkpoints.csv", "epoch_0001.keras"])
+        with self.assertRaisesRegex(ValueError, "time limit must be > 0"):
+            train(model, make_dataset(points, 64), out, config, time_limit=0.0)
+
+
+class AnswerCounterExampleTest(tf.test.TestCase):
+    def test_names_a_lower_loss_with_worse_samples(self):
+        def row(epoch, val, w1):
+            return {"epoch": epoch, "val_loss": val, "sliced_w1": w1, "sliced_w1_floor": 0.01, "mmd": 0.0,
+                    "mmd_floor": 0.0, "precision": 0.9, "precision_floor": 0.98, "recall": 0.9, "recall_floor": 0.98}
+
+        result = answer([row(50, 0.172, 0.03), row(100, 0.171, 0.05), row(150, 0.168, 0.02)])
+        self.assertEqual(result["counter_example"], [50, 100])
+        self.assertIn("epoch 100 has a lower validation loss than epoch 50", result["text"])
+        self.assertNotIn("counter_example", answer([row(50, 0.172, 0.05), row(100, 0.171, 0.03)]))
