@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_ddpm.cli import (  # noqa: E402
     ArgumentParser,
+    find_input,
     non_negative_int,
     positive_float,
     positive_int,
@@ -147,17 +148,9 @@ def resolve(args):
 
 def find_data(path):
     """The data file to use: ``--data`` if given, else the documented default locations."""
-    if path:
-        return path
-    for candidate in DEFAULT_DATA:
-        for base in (os.getcwd(), HERE):
-            full = os.path.join(base, candidate)
-            if os.path.isfile(full):
-                return full
-    raise FileNotFoundError(
-        "no bicycle data found: pass --data PATH, or put the file at data/bicycle.txt "
-        "(two whitespace-separated floats per line)"
-    )
+    return find_input(path, DEFAULT_DATA, HERE,
+                      "no bicycle data found: pass --data PATH, or put the file at data/bicycle.txt "
+                      "(two whitespace-separated floats per line)")
 
 
 def main(argv=None):

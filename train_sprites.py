@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_ddpm.cli import (  # noqa: E402
     ArgumentParser,
+    find_input,
     non_negative_int,
     positive_float,
     positive_int,
@@ -138,15 +139,8 @@ def parse_args(argv=None):
 
 
 def find_data_dir(path):
-    if path:
-        return path
-    for candidate in DEFAULT_DATA:
-        for base in (os.getcwd(), HERE):
-            full = os.path.join(base, candidate)
-            if os.path.isdir(full):
-                return full
-    raise FileNotFoundError("no sprite data folder found: pass --data-dir FOLDER (holding the images "
-                            "and labels .npy files)")
+    return find_input(path, DEFAULT_DATA, HERE, "no sprite data folder found: pass --data-dir FOLDER "
+                      "(holding the images and labels .npy files)", folder=True)
 
 
 def main(argv=None):

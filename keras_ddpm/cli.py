@@ -47,6 +47,24 @@ def positive_float(text: str) -> float:
     return value
 
 
+def find_input(given, candidates: Sequence[str], script_dir: str, missing: str, folder: bool = False) -> str:
+    """The input a script reads: ``given`` (its flag) if set, else the first of ``candidates``
+    that exists relative to the current folder or to ``script_dir``.
+
+    ``folder`` asks for a directory instead of a file. Raises `FileNotFoundError` with the message
+    ``missing`` when nothing is found.
+    """
+    if given:
+        return given
+    exists = os.path.isdir if folder else os.path.isfile
+    for candidate in candidates:
+        for base in (os.getcwd(), script_dir):
+            full = os.path.join(base, candidate)
+            if exists(full):
+                return full
+    raise FileNotFoundError(missing)
+
+
 def _bounded_int(text: str, minimum: int) -> int:
     try:
         value = int(text)

@@ -206,15 +206,10 @@ class Sampler:
         if key not in self._loops:
             # The configured parameters become constants of the graph (so, e.g., DDIM with eta = 0
             # knows when it is traced that it draws no noise).
-            if mode == "plain":
-                def run(x, i_start, i_stop, seed):
-                    return self._loop(network, x, i_start, i_stop, seed, None, 1.0, self.default_params())
-            elif mode == "conditional":
-                def run(x, i_start, i_stop, seed, labels):
-                    return self._loop(network, x, i_start, i_stop, seed, labels, 1.0, self.default_params())
-            else:
-                def run(x, i_start, i_stop, seed, labels, w):
-                    return self._loop(network, x, i_start, i_stop, seed, labels, w, self.default_params())
+            def run(x, i_start, i_stop, seed, labels=None, guidance_scale=1.0):
+                return self._loop(network, x, i_start, i_stop, seed, labels, guidance_scale,
+                                  self.default_params())
+
             # autograph=False: the loop is an explicit tf.while_loop, there is nothing to convert.
             self._loops[key] = tf.function(run, jit_compile=self.jit_compile, reduce_retracing=True,
                                            autograph=False)
