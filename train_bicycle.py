@@ -86,6 +86,11 @@ def parse_args(argv=None):
     p.add_argument("--steps-per-execution", type=positive_int, default=100,
                    help="training steps per compiled call; larger is faster for small batches "
                    "(default: %(default)s)")
+    p.add_argument("--fused-steps", type=positive_int, default=None,
+                   help="run this many Algorithm-1 updates (minibatches) per compiled train step, in one XLA "
+                   "loop (DiffusionModel.fused_steps); 1 uses Keras' steps_per_execution loop instead "
+                   "(default: about 100, chosen to divide an epoch evenly; 1 under --strategy other than default)")
+    p.add_argument("--no-jit", action="store_true", help="do not XLA-compile the (fused) train step")
     p.add_argument("--subset", type=positive_int, default=None,
                    help="train on a random subset of N points (quick trials and tests)")
     p.add_argument("--save-model", default="saved_models/bicycle.keras",
@@ -167,7 +172,7 @@ def main(argv=None):
     from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
     from keras_ddpm.callbacks import SamplePlotter, read_loss_csv
     from keras_ddpm.checkpoints import TrainingDiverged
-    from keras_ddpm.data import load_points, make_dataset, split_points
+    from keras_ddpm.data import fused_steps_for, load_points, make_dataset, split_points
     from keras_ddpm.distribute import (
         check_global_batch_size,
         describe,
@@ -199,15 +204,24 @@ def main(argv=None):
     if len(validation) < 10:
         validation = None
     steps_per_epoch = len(points) // args.batch_size
+    if args.fused_steps is not None and args.fused_steps > 1 and args.strategy != "default":
+        raise ValueError(f"--fused-steps {args.fused_steps} needs --strategy default (a distribution strategy "
+                         "would split the stacked minibatches along the step axis)")
+    if args.fused_steps is not None and 0 < steps_per_epoch < args.fused_steps:  # 0: make_dataset says why
+        raise ValueError(f"--fused-steps {args.fused_steps} is more than the {steps_per_epoch} minibatches "
+                         "of an epoch")
+    fused_steps = args.fused_steps or (fused_steps_for(max(1, steps_per_epoch)) if args.strategy == "default" else 1)
+    updates_per_epoch = steps_per_epoch // fused_steps * fused_steps  # fuse_steps drops the rest
     config = TrainConfig(
         epochs=args.epochs, learning_rate=args.lr, lr_decay=args.lr_decay, ema_momentum=args.ema_momentum,
         steps_per_execution=steps_per_execution_for(strategy, max(1, min(args.steps_per_execution, steps_per_epoch))),
+        fused_steps=fused_steps, jit_compile=False if args.no_jit else None,
         checkpoint_every=args.checkpoint_every,
         plot_every=args.plot_every, resume=not args.no_resume,
         verbose=verbose,
     )
     schedule = NoiseSchedule(args.schedule, args.timesteps)
-    dataset = make_dataset(points, args.batch_size, seed=args.seed)
+    dataset = make_dataset(points, args.batch_size, seed=args.seed, fused_steps=fused_steps)
     print(f"preset: {preset.name} ({preset.description})")
     print(f"strategy: {describe(strategy, args.batch_size)}")
     print(f"data: {len(all_points)} points from {data_path}; training on {len(points)}"
@@ -227,8 +241,8 @@ def main(argv=None):
 
     with strategy.scope():  # variables (weights, optimizer state) are created on every replica
         network = preset.build_network(points.shape[1], seed=args.seed)
-        model = compile_model(DiffusionModel(network, schedule, seed=args.seed), config, points.shape[1:],
-                              steps_per_epoch=steps_per_epoch)
+        model = compile_model(DiffusionModel(network, schedule, seed=args.seed, fused_steps=fused_steps), config,
+                              points.shape[1:], steps_per_epoch=updates_per_epoch)
         shape_check = print_shape_check(network, points.shape[1], args.batch_size, schedule.timesteps)
 
     tensorboard_dir = None if args.no_tensorboard else os.path.join(out, "tensorboard")

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from helpers import BICYCLE
 
-from keras_ddpm.data import load_points, make_dataset, split_points
+from keras_ddpm.data import fuse_steps, fused_steps_for, load_points, make_dataset, split_points
 
 
 class LoadPointsTest(tf.test.TestCase):
@@ -59,6 +59,34 @@ class DatasetTest(tf.test.TestCase):
         self.assertAllEqual(np.sort(epoch1[:, 0]), points[:, 0])
         self.assertFalse(np.array_equal(epoch1, epoch2), "reshuffled every epoch")
         self.assertFalse(np.array_equal(epoch1, points), "shuffled")
+
+    def test_same_seed_same_epochs_and_remainder_options(self):
+        points = np.arange(46, dtype=np.float32).reshape(23, 2)
+        first = [b.numpy() for _ in range(2) for b in make_dataset(points, 5, seed=3)]
+        again = [b.numpy() for _ in range(2) for b in make_dataset(points, 5, seed=3)]
+        self.assertAllEqual(np.stack(first), np.stack(again))
+        self.assertLen(first, 8)  # 4 full batches per epoch, the 3 left over dropped
+        kept = list(make_dataset(points, 5, shuffle=False, drop_remainder=False).as_numpy_iterator())
+        self.assertEqual([len(b) for b in kept], [5, 5, 5, 5, 3])
+        self.assertAllEqual(np.concatenate(kept), points)  # file order
+        self.assertEqual(int(make_dataset(points, 5).cardinality()), 4)
+
+    def test_fused_steps_stack_consecutive_minibatches(self):
+        points = np.arange(46, dtype=np.float32).reshape(23, 2)
+        plain = list(make_dataset(points, 2, seed=1).as_numpy_iterator())
+        stacked = list(make_dataset(points, 2, seed=1, fused_steps=4).as_numpy_iterator())
+        self.assertEqual([s.shape for s in stacked], [(4, 2, 2), (4, 2, 2)])  # of 11 minibatches, 3 dropped
+        self.assertAllEqual(np.concatenate(stacked), np.stack(plain)[:8])
+        self.assertEqual(int(make_dataset(points, 2, fused_steps=4).cardinality()), 2)
+        self.assertEqual(fused_steps_for(709), 88)  # 8 stacks, 5 minibatches dropped
+        self.assertEqual(fused_steps_for(50), 50)
+        self.assertEqual(fused_steps_for(201, 100), 67)
+        pairs = fuse_steps(tf.data.Dataset.from_tensor_slices((points[:20], np.arange(20))).batch(5), 2)
+        self.assertEqual([(x.shape, y.shape) for x, y in pairs.as_numpy_iterator()], [((2, 5, 2), (2, 5))] * 2)
+        with self.assertRaisesRegex(ValueError, "fused_steps must be a positive integer"):
+            fuse_steps(pairs, 0)
+        with self.assertRaisesRegex(ValueError, "drop_remainder"):
+            make_dataset(points, 5, fused_steps=2, drop_remainder=False)
 
     def test_bad_batch_size(self):
         with self.assertRaisesRegex(ValueError, "batch size"):

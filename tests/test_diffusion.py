@@ -56,6 +56,40 @@ class DiffusionModelTest(tf.test.TestCase):
         history = model.fit(data, epochs=1, verbose=0)
         self.assertTrue(np.isfinite(history.history["loss"][-1]))
 
+    def test_fused_steps_make_the_same_updates_as_single_steps(self):
+        points = self.points[:64 * 25]
+
+        def train(fused_steps, jit_compile):
+            keras.utils.set_random_seed(0)
+            model = DiffusionModel(DenoisingMLP(), NoiseSchedule(), seed=3, fused_steps=fused_steps)
+            # epsilon 1e-3: Adam divides by sqrt(v) + epsilon, and with the default 1e-7 it blows the
+            # round-off of multithreaded CPU sums in near-zero gradients up to lr-sized differences.
+            model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-3), jit_compile=jit_compile)
+            model.build((None, 2))
+            history = model.fit(make_dataset(points, 64, shuffle=False, fused_steps=fused_steps), epochs=2, verbose=0)
+            return model, history.history["loss"]
+
+        for jit_compile in (False, True):  # XLA draws other random numbers: compare like with like
+            single, single_loss = train(1, jit_compile)
+            fused, fused_loss = train(5, jit_compile)  # 25 minibatches per epoch: 5 stacks of 5
+            self.assertEqual(int(fused.optimizer.iterations), 50)
+            for a, b in zip(single.network.weights, fused.network.weights):
+                self.assertAllClose(a, b, atol=1e-5)
+            self.assertAllClose(single_loss, fused_loss, rtol=1e-4)  # the mean over all minibatches
+        self.assertEqual(keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(fused)).fused_steps, 5)
+
+    def test_fused_steps_errors(self):
+        with self.assertRaisesRegex(ValueError, "fused_steps must be a positive integer"):
+            DiffusionModel(DenoisingMLP(), fused_steps=0)
+        model = DiffusionModel(DenoisingMLP(), seed=0, fused_steps=4)
+        model.compile()
+        model.build((None, 2))
+        with self.assertRaisesRegex(ValueError, "stack of minibatches"):
+            model.fit(make_dataset(self.points[:640], 64), epochs=1, verbose=0)
+        loss = model.evaluate(make_dataset(self.points[:640], 64, fused_steps=4), verbose=0)
+        self.assertTrue(np.isfinite(loss))
+
     def test_ema_uses_keras_optimizer_option(self):
         model = self.make_model(use_ema=True, ema_momentum=0.9)
         model.fit(make_dataset(self.points, 64, seed=0).take(100), epochs=1, verbose=0)

@@ -140,3 +140,8 @@ class TrainBicycleBadInputTest(tf.test.TestCase):
                                   r"--validation-fraction: expected a number in \[0, 0.5\)")
         self.assert_clean_failure(["--data", good, "--compare-with", os.path.join(self.tmp, "none")],
                                   "no run summary at")
+        self.assert_clean_failure(["--data", good, "--batch-size", "64", "--fused-steps", "2"],
+                                  "--fused-steps 2 is more than the 1 minibatches of an epoch")
+        self.assert_clean_failure(["--data", good, "--fused-steps", "0"], "--fused-steps: expected an integer >= 1")
+        self.assert_clean_failure(["--data", good, "--fused-steps", "2", "--strategy", "mirrored"],
+                                  "--fused-steps 2 needs --strategy default")
