@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_ddpm import DDIMSampler, DDPMSampler, DenoisingMLP, DiffusionModel, NoiseSchedule  # noqa: E402
-from keras_ddpm.data import make_dataset  # noqa: E402
+from keras_ddpm.data import fused_steps_for, make_dataset  # noqa: E402
 from keras_ddpm.samplers.base import initial_noise  # noqa: E402
 
 BICYCLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
@@ -137,16 +137,64 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 def training_speed(points, batch: int, examples: int, repeats: int, steps_per_execution: int,
-                   jit_compile: bool) -> float:
-    """Examples/s of `model.fit` on the `DiffusionModel` (median epoch after a warm-up epoch)."""
+                   jit_compile: bool, fused_steps: int = 1) -> float:
+    """Examples/s of `model.fit` on the `DiffusionModel` (median epoch after a warm-up epoch).
+
+    With ``fused_steps > 1`` the model runs that many updates per train step (one XLA loop when
+    ``jit_compile``) on stacked minibatches from ``make_dataset(..., fused_steps=...)``; every
+    stack holds exactly ``fused_steps`` minibatches, so the examples counted are the ones trained on.
+    """
     keras.utils.set_random_seed(0)
-    model = DiffusionModel(make_network(), NoiseSchedule(), seed=0)
+    model = DiffusionModel(make_network(), NoiseSchedule(), seed=0, fused_steps=fused_steps)
     model.compile(steps_per_execution=steps_per_execution, jit_compile=jit_compile)
-    steps = max(steps_per_execution, examples // batch // steps_per_execution * steps_per_execution)
-    dataset = make_dataset(points, batch, seed=0).repeat()
+    per_step = batch * fused_steps
+    steps = max(steps_per_execution, examples // per_step // steps_per_execution * steps_per_execution)
+    dataset = make_dataset(points, batch, seed=0, fused_steps=fused_steps).repeat()
     timer = _EpochTimer()
     model.fit(dataset, epochs=repeats + 1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
-    return steps * batch / statistics.median(timer.times[1:])
+    return steps * per_step / statistics.median(timer.times[1:])
+
+
+TRAINING_BATCHES = (64, 1024, 4096)
+
+
+def training_rows(points, quick: bool, repeats: int) -> list:
+    """Examples/s of every training configuration in this process (its oneDNN setting)."""
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
+    rows = []
+    for batch in TRAINING_BATCHES:
+        examples = (20_000 if quick else 300_000) if batch == 64 else (40_000 if quick else 1_000_000)
+        fused = fused_steps_for(len(points) // batch)
+        configs = [(1, False, 1), (100, False, 1), (100, True, 1)] if not onednn else []
+        configs += [(1, False, fused), (1, True, fused)]
+        for spe, jit, k in configs:
+            if quick and batch > 64 and spe == 1 and k == 1:
+                continue
+            speed = training_speed(points, batch, examples, repeats, spe, jit, k)
+            rows.append({"batch": batch, "steps_per_execution": spe, "jit_compile": jit, "fused_steps": k,
+                         "onednn": onednn, "examples_per_s": speed})
+            print(f"  batch {batch:5d}  steps_per_execution {spe:3d}  fused_steps {k:3d}  jit {str(jit):5s}  "
+                  f"oneDNN {str(onednn):5s}: {speed:10,.0f} examples/s", flush=True)
+    return rows
+
+
+def training_in_subprocess(args, onednn: bool) -> dict:
+    """`training_rows` and the matmul peak measured by a child process with oneDNN switched on or off.
+
+    oneDNN is chosen when TensorFlow loads, once per process, so the other setting needs its own
+    process; it runs after this one's measurements, never at the same time.
+    """
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "training.json")
+        command = [sys.executable, "-m", "benchmarks.speed", "--training-only", "--json", out,
+                   "--repeats", str(args.repeats), "--data", args.data] + (["--quick"] if args.quick else [])
+        env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1" if onednn else "0")
+        subprocess.run(command, env=env, check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(out) as handle:
+            return json.load(handle)
 
 
 def pipeline_speed(points, batch: int, examples: int) -> float:
@@ -198,6 +246,9 @@ def run(args):
     peaks = matmul_peak((64, 1024, 4096) if quick else (64, 1024, 4096, 16384, 50000), 128, repeats,
                         seconds=0.05 if quick else 0.5)
     peak = max(peaks.values())
+    if args.training_only:
+        return {"matmul_gflops": {str(k): v for k, v in peaks.items()}, "peak_gflops": peak,
+                "training": training_rows(points, quick, repeats)}
     results["matmul_gflops"] = {str(k): v for k, v in peaks.items()}
     results["peak_gflops"] = peak
 
@@ -205,25 +256,24 @@ def run(args):
         return flops_per_second / (peak * 1e9)
 
     print("training ...", flush=True)
-    executed = {b: executed_training_flops_per_example(b) for b in (64, 1024, 4096)}
+    executed = {b: executed_training_flops_per_example(b) for b in TRAINING_BATCHES}
     results["flops"]["train_executed_per_example"] = {str(b): f for b, f in executed.items()}
-    results["pipeline_examples_per_s"] = {}
-    results["training"] = []
-    configs = [(1, False), (100, False), (100, True)]
-    for batch in (64, 1024, 4096):
-        examples = (20_000 if quick else 300_000) if batch == 64 else (40_000 if quick else 1_000_000)
-        results["pipeline_examples_per_s"][str(batch)] = pipeline_speed(points, batch, examples)
-        for spe, jit in configs:
-            if quick and batch > 64 and spe == 1:
-                continue
-            speed = training_speed(points, batch, examples, repeats, spe, jit)
-            results["training"].append({
-                "batch": batch, "steps_per_execution": spe, "jit_compile": jit,
-                "examples_per_s": speed, "fraction_of_peak": fraction(speed * train_flops),
-                "executed_fraction_of_peak": fraction(speed * executed[batch]),
-            })
-            print(f"  batch {batch:5d}  steps_per_execution {spe:3d}  jit {str(jit):5s}: "
-                  f"{speed:10,.0f} examples/s", flush=True)
+    results["pipeline_examples_per_s"] = {
+        str(b): pipeline_speed(points, b, (20_000 if quick else 300_000) if b == 64 else (40_000 if quick else 1_000_000))
+        for b in TRAINING_BATCHES}
+    rows = training_rows(points, quick, repeats)
+    if not args.no_onednn_run:
+        onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
+        print(f"training with oneDNN {'off' if onednn else 'on'} (a second process) ...", flush=True)
+        child = training_in_subprocess(args, not onednn)
+        rows += child["training"]
+        results["matmul_gflops_other_onednn"] = child["matmul_gflops"]
+        peak = max(peak, child["peak_gflops"])  # the best the machine showed in either setting
+        results["peak_gflops"] = peak
+    for row in rows:
+        row["fraction_of_peak"] = fraction(row["examples_per_s"] * train_flops)
+        row["executed_fraction_of_peak"] = fraction(row["examples_per_s"] * executed[row["batch"]])
+    results["training"] = rows
 
     print("sampling ...", flush=True)
     shape = (n_points, 2)
@@ -269,16 +319,19 @@ def format_table(r) -> str:
              f"FLOPs: training {r['flops']['train_per_example'] / 1e3:.1f} k/example (forward + backward), "
              f"sampling {r['flops']['sample_per_point_step'] / 1e3:.1f} k/point-step",
              "", "| matmul (rows x 128 @ 128 x 128) | GFLOP/s |", "| --- | --- |"]
-    lines += [f"| {rows} rows | {g:.1f} |" for rows, g in r["matmul_gflops"].items()]
+    other = r.get("matmul_gflops_other_onednn", {})
+    lines += [f"| {rows} rows | {g:.1f}" + (f" (other oneDNN setting: {other[rows]:.1f})" if rows in other else "")
+              + " |" for rows, g in r["matmul_gflops"].items()]
     lines += [f"| **peak** | **{r['peak_gflops']:.1f}** |", "",
               "Training: fraction of peak counts the model FLOPs (per-example forward + backward); the "
               "executed column counts what actually runs (fewer above T examples per batch).", "",
-              "| training (model.fit) | batch | examples/s | fraction of peak | executed FLOPs fraction |",
-              "| --- | --- | --- | --- | --- |"]
-    for t in r["training"]:
-        how = f"steps_per_execution={t['steps_per_execution']}" + (", jit_compile" if t["jit_compile"] else "")
-        lines.append(f"| {how} | {t['batch']} | {t['examples_per_s']:,.0f} | {t['fraction_of_peak']:.0%} | "
-                     f"{t['executed_fraction_of_peak']:.0%} |")
+              "| training (model.fit) | oneDNN | batch | examples/s | fraction of peak | executed FLOPs fraction |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for t in sorted(r["training"], key=lambda t: t["batch"]):
+        how = (f"fused_steps={t['fused_steps']}" if t["fused_steps"] > 1
+               else f"steps_per_execution={t['steps_per_execution']}") + (", jit_compile" if t["jit_compile"] else "")
+        lines.append(f"| {how} | {'on' if t['onednn'] else 'off'} | {t['batch']} | {t['examples_per_s']:,.0f} | "
+                     f"{t['fraction_of_peak']:.0%} | {t['executed_fraction_of_peak']:.0%} |")
     for batch, speed in r["pipeline_examples_per_s"].items():
         lines.append(f"| tf.data pipeline alone | {batch} | {speed:,.0f} | - | - |")
     n = r["settings"]["points"]
@@ -324,8 +377,15 @@ def main(argv=None):
                    help="steps of the naive eager sampler actually timed, scaled to T (default: %(default)s)")
     p.add_argument("--data", default=BICYCLE, help="bicycle.txt (default: ../shared/data/bicycle.txt)")
     p.add_argument("--json", default="outputs/benchmarks/speed.json", help="where to write the JSON (default: %(default)s)")
+    p.add_argument("--no-onednn-run", action="store_true",
+                   help="skip the second process that times training with the other oneDNN setting")
+    p.add_argument("--training-only", action="store_true", help=argparse.SUPPRESS)  # the second process
     args = p.parse_args(argv)
     results = run(args)
+    if args.training_only:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle)
+        return 0
     table = format_table(results)
     print()
     print(table)
