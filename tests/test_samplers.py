@@ -4,7 +4,8 @@ from helpers import GaussianEpsOracle
 
 from keras_ddpm.networks import DenoisingMLP
 from keras_ddpm.samplers import DDPMSampler
-from keras_ddpm.samplers.base import initial_noise, step_noise
+from keras_ddpm.samplers import base
+from keras_ddpm.samplers.base import in_row_blocks, initial_noise, step_noise
 from keras_ddpm.schedules import NoiseSchedule
 
 
@@ -48,6 +49,21 @@ class DDPMSamplerTest(tf.test.TestCase):
                 compiled = sampler.sample(self.network, (50, 2), seed=3)
                 expected = reference_ddpm(self.network, self.schedule, (50, 2), 3, variance, jit_noise=jit)
                 self.assertAllClose(compiled, expected, atol=2e-4, msg=f"{variance}, jit={jit}")
+
+    def test_row_blocks_do_not_change_samples(self):
+        x = np.random.default_rng(0).normal(size=(10, 2)).astype(np.float32)
+        emb = self.network.embed_time(tf.constant([5]))
+        whole = self.network.denoise(x, emb)
+        for block in (3, 5, 9, 10, None):
+            self.assertAllClose(in_row_blocks(self.network.denoise, tf.constant(x), emb, block), whole, atol=1e-6)
+        one_piece = DDPMSampler(self.schedule, jit_compile=True).sample(self.network, (50, 2), seed=3)
+        saved = base.ROW_BLOCK
+        base.ROW_BLOCK = 16  # 50 points: 4 blocks of 13 or 12 rows in every step
+        try:
+            blocked = DDPMSampler(self.schedule, jit_compile=True).sample(self.network, (50, 2), seed=3)
+        finally:
+            base.ROW_BLOCK = saved
+        self.assertAllClose(blocked, one_piece, atol=1e-5)
 
     def test_chunking_and_trajectory_do_not_change_samples(self):
         plain = DDPMSampler(self.schedule).sample(self.network, (40, 2), seed=1)

@@ -145,6 +145,32 @@ class UNetTest(tf.test.TestCase):
         changed = [np.abs(a - w.numpy()).max() > 0 for a, w in zip(before, net.trainable_weights)]
         self.assertGreater(np.mean(changed), 0.9)  # the gradient reaches (nearly) every weight
 
+    def test_fused_steps_on_labelled_images_equal_single_steps(self):
+        x = np.random.default_rng(0).uniform(-1, 1, (2, 4, 16, 16, 3)).astype(np.float32)
+        y = np.eye(3, dtype=np.float32)[np.arange(8).reshape(2, 4) % 3]  # (steps, batch, classes) one-hot
+
+        def trained(fused_steps):
+            keras.utils.set_random_seed(0)
+            net = UNet(base_features=8, num_classes=3)
+            model = DiffusionModel(net, NoiseSchedule("linear", 50), seed=0, fused_steps=fused_steps)
+            model.compile(optimizer=keras.optimizers.SGD(0.1))
+            model.build((None, 16, 16, 3))
+            _untrained(net)
+            if fused_steps == 1:
+                model.train_step((x[0], y[0]))
+                model.train_step((x[1], y[1]))
+            else:
+                model.train_step((x, y))
+            return net
+
+        single, fused = trained(1), trained(2)
+        for a, b in zip(single.trainable_weights, fused.trainable_weights):
+            self.assertAllClose(a, b, atol=1e-5)
+        model = DiffusionModel(UNet(base_features=8, num_classes=3), fused_steps=2)
+        model.build((None, 16, 16, 3))
+        with self.assertRaisesRegex(ValueError, "stack of minibatches"):
+            model.train_step((x[0], y[0]))
+
 
 class DDIMOnImagesTest(tf.test.TestCase):
     """DDIM (the shared sampler) on a UNet: deterministic at eta = 0."""

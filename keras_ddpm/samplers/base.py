@@ -67,6 +67,26 @@ def validate_shape(shape):
     return shape
 
 
+#: Rows per block when `in_row_blocks` splits a large batch of points (XLA samplers): 50,000 points
+#: x 1000 DDPM steps ran ~10% faster in blocks of 4096 rows than in one piece on the 2-core CPU
+#: (the activations of a block stay in cache), in interleaved runs (12.1-13.6 s against 13.1-15.2 s).
+ROW_BLOCK = 4096
+
+
+def in_row_blocks(fn, x, embedding, block: int | None):
+    """``fn(x, embedding)`` evaluated on blocks of at most ``block`` rows of ``x``, concatenated.
+
+    Rows are independent, so this is the same function; only the order of work changes. ``x``
+    needs a static number of rows (otherwise, or with ``block=None``, one call).
+    """
+    rows = x.shape[0]
+    if block is None or rows is None or rows <= block:
+        return fn(x, embedding)
+    parts = -(-rows // block)
+    sizes = [rows // parts + (1 if k < rows % parts else 0) for k in range(parts)]
+    return tf.concat([fn(piece, embedding) for piece in tf.split(x, sizes)], axis=0)
+
+
 def _is_one(value) -> bool:
     return isinstance(value, (int, float, np.number)) and float(value) == 1.0
 
@@ -123,7 +143,8 @@ class Sampler:
             if hasattr(network, "embed_time") and hasattr(network, "denoise"):
                 # The embedding depends on t only: one table for the whole sequence, a row per step.
                 table = network.embed_time(seq)
-                return lambda x, i: network.denoise(x, tf.gather(table, tf.reshape(i, (1,))))
+                block = ROW_BLOCK if self.jit_compile else None
+                return lambda x, i: in_row_blocks(network.denoise, x, tf.gather(table, tf.reshape(i, (1,))), block)
 
             def predict(x, i):
                 t = tf.fill(tf.shape(x)[:1], tf.gather(seq, i))
