@@ -158,12 +158,19 @@ def training_speed(points, batch: int, examples: int, repeats: int, steps_per_ex
 TRAINING_BATCHES = (64, 1024, 4096)
 
 
+def training_examples(batch: int, quick: bool) -> int:
+    """Examples per timed epoch at ``batch`` (enough for ~1 s at the speeds seen)."""
+    if batch == 64:
+        return 20_000 if quick else 300_000
+    return 40_000 if quick else 1_000_000
+
+
 def training_rows(points, quick: bool, repeats: int) -> list:
     """Examples/s of every training configuration in this process (its oneDNN setting)."""
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
     rows = []
     for batch in TRAINING_BATCHES:
-        examples = (20_000 if quick else 300_000) if batch == 64 else (40_000 if quick else 1_000_000)
+        examples = training_examples(batch, quick)
         fused = fused_steps_for(len(points) // batch)
         configs = [(1, False, 1), (100, False, 1), (100, True, 1)] if not onednn else [(100, False, 1)]
         configs += [(1, False, fused), (1, True, fused)]
@@ -237,18 +244,18 @@ def run(args):
     network = make_network()
     results = {"machine": _machine(), "settings": {"quick": quick, "repeats": repeats, "points": n_points}}
 
-    print("counting FLOPs ...", flush=True)
-    train_flops = training_flops_per_example(network)
-    step_flops = sampling_flops_per_point_step(network)
-    results["flops"] = {"train_per_example": train_flops, "sample_per_point_step": step_flops}
-
     print("matmul peak ...", flush=True)
     peaks = matmul_peak((64, 1024, 4096) if quick else (64, 1024, 4096, 16384, 50000), 128, repeats,
                         seconds=0.05 if quick else 0.5)
     peak = max(peaks.values())
-    if args.training_only:
+    if args.training_only:  # the second process: the parent counts the FLOPs and does the rest
         return {"matmul_gflops": {str(k): v for k, v in peaks.items()}, "peak_gflops": peak,
                 "training": training_rows(points, quick, repeats)}
+
+    print("counting FLOPs ...", flush=True)
+    train_flops = training_flops_per_example(network)
+    step_flops = sampling_flops_per_point_step(network)
+    results["flops"] = {"train_per_example": train_flops, "sample_per_point_step": step_flops}
     results["matmul_gflops"] = {str(k): v for k, v in peaks.items()}
     results["peak_gflops"] = peak
 
@@ -259,8 +266,7 @@ def run(args):
     executed = {b: executed_training_flops_per_example(b) for b in TRAINING_BATCHES}
     results["flops"]["train_executed_per_example"] = {str(b): f for b, f in executed.items()}
     results["pipeline_examples_per_s"] = {
-        str(b): pipeline_speed(points, b, (20_000 if quick else 300_000) if b == 64 else (40_000 if quick else 1_000_000))
-        for b in TRAINING_BATCHES}
+        str(b): pipeline_speed(points, b, training_examples(b, quick)) for b in TRAINING_BATCHES}
     rows = training_rows(points, quick, repeats)
     if not args.no_onednn_run:
         onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
