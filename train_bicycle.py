@@ -83,6 +83,13 @@ def parse_args(argv=None):
                    help="keep an exponential moving average of the weights with this momentum, "
                    "e.g. 0.999 (Keras' optimizer use_ema); 0 = off (default: from the preset: "
                    + ", ".join(f"{n} {pr.ema_momentum:g}" for n, pr in PRESETS.items()) + ")")
+    p.add_argument("--small-t-fraction", type=float, default=None,
+                   help="draw this share of the training timesteps from the first --small-t-steps only (more "
+                   "training where the noise is as fine as the details); 0 = Algorithm 1's uniform t (default: "
+                   "from the preset: " + ", ".join(f"{n} {pr.small_t_fraction:g}" for n, pr in PRESETS.items()) + ")")
+    p.add_argument("--small-t-steps", type=positive_int, default=None,
+                   help="the number of smallest timesteps --small-t-fraction draws from (default: from the preset: "
+                   + ", ".join(f"{n} {pr.small_t_steps}" for n, pr in PRESETS.items()) + ")")
     p.add_argument("--steps-per-execution", type=positive_int, default=100,
                    help="training steps per compiled call; larger is faster for small batches "
                    "(default: %(default)s)")
@@ -138,7 +145,8 @@ def resolve(args):
     preset = get_preset(args.preset)
     for flag, field in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "learning_rate"),
                         ("lr_decay", "lr_decay"), ("schedule", "schedule"), ("ema_momentum", "ema_momentum"),
-                        ("variance", "variance")):
+                        ("variance", "variance"), ("small_t_fraction", "small_t_fraction"),
+                        ("small_t_steps", "small_t_steps")):
         if getattr(args, flag) is None:
             setattr(args, flag, getattr(preset, field))
     every = max(1, args.epochs // 8)
@@ -221,6 +229,12 @@ def main(argv=None):
         verbose=verbose,
     )
     schedule = NoiseSchedule(args.schedule, args.timesteps)
+    # Checked here, after --timesteps (by the schedule) and before anything is written.
+    if not 0.0 <= args.small_t_fraction < 1.0:
+        raise ValueError(f"--small-t-fraction must be in [0, 1), got {args.small_t_fraction}")
+    if args.small_t_fraction > 0 and not 1 <= args.small_t_steps <= schedule.timesteps:
+        raise ValueError(f"--small-t-steps must be in 1..{schedule.timesteps} (--timesteps) when "
+                         f"--small-t-fraction is > 0, got {args.small_t_steps}")
     dataset = make_dataset(points, args.batch_size, seed=args.seed, fused_steps=fused_steps)
     print(f"preset: {preset.name} ({preset.description})")
     print(f"strategy: {describe(strategy, args.batch_size)}")
@@ -241,8 +255,9 @@ def main(argv=None):
 
     with strategy.scope():  # variables (weights, optimizer state) are created on every replica
         network = preset.build_network(points.shape[1], seed=args.seed)
-        model = compile_model(DiffusionModel(network, schedule, seed=args.seed, fused_steps=fused_steps), config,
-                              points.shape[1:], steps_per_epoch=updates_per_epoch)
+        diffusion = DiffusionModel(network, schedule, seed=args.seed, fused_steps=fused_steps,
+                                   small_t_fraction=args.small_t_fraction, small_t_steps=args.small_t_steps)
+        model = compile_model(diffusion, config, points.shape[1:], steps_per_epoch=updates_per_epoch)
         shape_check = print_shape_check(network, points.shape[1], args.batch_size, schedule.timesteps)
 
     tensorboard_dir = None if args.no_tensorboard else os.path.join(out, "tensorboard")
@@ -286,7 +301,8 @@ def main(argv=None):
         "shape_check": shape_check, "variance": args.variance, "num_samples": args.num_samples,
         "config": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                    "lr_decay": args.lr_decay, "ema_momentum": args.ema_momentum, "schedule": args.schedule,
-                   "timesteps": args.timesteps, "seed": args.seed, **preset.network_kwargs},
+                   "timesteps": args.timesteps, "seed": args.seed, "small_t_fraction": args.small_t_fraction,
+                   "small_t_steps": args.small_t_steps, **preset.network_kwargs},
         "data": {"path": data_path, "num_points": len(all_points), "num_train": len(points),
                  "num_validation": 0 if validation is None else len(validation)},
         "epochs_trained": int(epochs_logged[-1]) if len(epochs_logged) else 0,

@@ -41,6 +41,15 @@ class DiffusionModel(keras.Model):
     with the default (single-device) strategy: under a `tf.distribute` strategy the stack would
     be split along its step axis.
 
+    **Small-t emphasis.** With ``small_t_fraction=f > 0`` each example's ``t`` is drawn from
+    ``Uniform{0..small_t_steps-1}`` with probability ``f`` and from ``Uniform{0..T-1}`` otherwise:
+    ``p(t) = (1 - f)/T + f/S [t < S]`` with ``S = small_t_steps``. In expectation that is the eq. 14
+    loss weighted by ``T p(t)``, another choice of the weights that the "simple" loss already
+    changes (Ho et al. 2020, section 3.4). It trains the last few reverse steps, where the noise is
+    as small as the finest details of the data, on many more examples: on the bicycle, all of the
+    gap in k-NN precision between samples and real data opened in the last ~10 of the 1000
+    reverse steps. ``f = 0`` (the default) is Algorithm 1 exactly.
+
     Under a `tf.distribute` strategy each replica's loss is divided by the number of replicas
     before the gradient (Keras' optimizer sums the replicas' gradients), so the update equals the
     single-device update on the same global batch.
@@ -53,6 +62,10 @@ class DiffusionModel(keras.Model):
             label (classifier-free guidance); 0 for unconditional networks.
         fused_steps: the number of minibatches stacked in each batch (see above); 1 for plain
             batches.
+        small_t_fraction: the probability ``f`` in ``[0, 1)`` of drawing an example's ``t`` from
+            the first ``small_t_steps`` timesteps only (see above); 0 for Algorithm 1.
+        small_t_steps: ``S``, the number of smallest timesteps (0-based ``0..S-1``) that
+            ``small_t_fraction`` draws from; an integer in ``1..T`` when ``small_t_fraction > 0``.
 
     Compile it like any model; `compile()` with no optimizer uses the assignment's Adam(1e-4).
     For an exponential moving average of the weights use Keras' own option,
@@ -61,7 +74,8 @@ class DiffusionModel(keras.Model):
     """
 
     def __init__(self, network: keras.Model, schedule: NoiseSchedule | None = None, seed=None,
-                 class_dropout: float = 0.0, fused_steps: int = 1, **kwargs):
+                 class_dropout: float = 0.0, fused_steps: int = 1, small_t_fraction: float = 0.0,
+                 small_t_steps: int = 0, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= class_dropout < 1.0:
             raise ValueError(f"class_dropout must be in [0, 1), got {class_dropout!r}")
@@ -70,6 +84,15 @@ class DiffusionModel(keras.Model):
         self.fused_steps = int(fused_steps)
         self.network = network
         self.schedule = schedule if schedule is not None else NoiseSchedule()
+        if not 0.0 <= small_t_fraction < 1.0:
+            raise ValueError(f"small_t_fraction must be in [0, 1), got {small_t_fraction!r}")
+        T = self.schedule.timesteps
+        if small_t_fraction > 0 and (isinstance(small_t_steps, bool) or int(small_t_steps) != small_t_steps
+                                     or not 1 <= small_t_steps <= T):
+            raise ValueError(f"small_t_steps must be an integer in 1..{T} (T) when small_t_fraction > 0, "
+                             f"got {small_t_steps!r}")
+        self.small_t_fraction = float(small_t_fraction)
+        self.small_t_steps = int(small_t_steps)
         self.seed = seed
         self.num_classes = getattr(network, "num_classes", None)
         if class_dropout and not self.num_classes:
@@ -143,13 +166,22 @@ class DiffusionModel(keras.Model):
             labels = ops.argmax(labels, axis=-1)
         return ops.cast(labels, "int32")
 
+    def sample_timesteps(self, batch):
+        """One 0-based ``t`` per example: ``Uniform{0..T-1}`` (Algorithm 1), mixed with
+        ``Uniform{0..small_t_steps-1}`` with weight ``small_t_fraction`` when that is > 0."""
+        t = keras.random.randint((batch,), 0, self.schedule.timesteps, dtype="int32", seed=self.noise_seed)
+        if self.small_t_fraction > 0:
+            small = keras.random.randint((batch,), 0, self.small_t_steps, dtype="int32", seed=self.noise_seed)
+            pick = keras.random.uniform((batch,), seed=self.noise_seed) < self.small_t_fraction
+            t = ops.where(pick, small, t)
+        return t
+
     def diffusion_loss(self, x0, training: bool, labels=None):
-        """The eq. 14 loss on a batch ``x0``: fresh ``t`` and ``eps`` per example, MSE on eps."""
+        """The eq. 14 loss on a batch ``x0``: fresh ``t`` (`sample_timesteps`) and ``eps`` per
+        example, MSE on eps."""
         x0 = ops.convert_to_tensor(x0, dtype=self.compute_dtype)
         batch = ops.shape(x0)[0]
-        t = keras.random.randint(
-            (batch,), 0, self.schedule.timesteps, dtype="int32", seed=self.noise_seed
-        )
+        t = self.sample_timesteps(batch)
         noise = keras.random.normal(ops.shape(x0), dtype=x0.dtype, seed=self.noise_seed)
         if labels is not None and training and self.class_dropout > 0:
             drop = keras.random.uniform((batch,), seed=self.noise_seed) < self.class_dropout
@@ -228,6 +260,8 @@ class DiffusionModel(keras.Model):
             "seed": self.seed,
             "class_dropout": self.class_dropout,
             "fused_steps": self.fused_steps,
+            "small_t_fraction": self.small_t_fraction,
+            "small_t_steps": self.small_t_steps,
         }
 
     @classmethod

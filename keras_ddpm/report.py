@@ -71,6 +71,14 @@ def metrics_table(runs) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _timesteps_drawn(config) -> str:
+    """How the training t are drawn: Algorithm 1's uniform t, or that mixed with the smallest t."""
+    fraction = config.get("small_t_fraction") or 0.0
+    if not fraction:
+        return "uniform over 0..T-1"
+    return f"{fraction:.0%} from 0..{config['small_t_steps'] - 1}, the rest uniform over 0..T-1"
+
+
 def runs_table(runs) -> str:
     """Presets side by side: network, size, hyper-parameters, time, loss."""
     rows = [
@@ -81,6 +89,7 @@ def runs_table(runs) -> str:
         ("learning rate (decay)", lambda r: f"{r['config']['learning_rate']:g} ({r['config']['lr_decay']})"),
         ("EMA momentum", lambda r: f"{r['config']['ema_momentum']:g}"),
         ("schedule, T", lambda r: f"{r['config']['schedule']}, {r['config']['timesteps']}"),
+        ("training t", lambda r: _timesteps_drawn(r["config"])),
         ("sampling variance", lambda r: str(r["variance"])),
         ("training time", lambda r: f"{r['times']['train_s']:.0f} s"),
         ("final training loss", lambda r: _fmt("{:.4f}", r.get("final_loss"))),
@@ -166,6 +175,11 @@ def render(summary, compare=()) -> str:
         "`BackupAndRestore`, `TerminateOnNaN`, `CSVLogger`, `PeriodicCheckpoint`, `LossPlotter`, `SamplePlotter`, "
         "`TimestepLoss` (validation loss per bin of t, fixed t and noise) and `keras.callbacks.TensorBoard` "
         f"(`tensorboard --logdir {s.get('tensorboard_dir', 'OUT/tensorboard')}`).\n")
+    if c.get("small_t_fraction"):
+        add(f"Training timesteps: {_timesteps_drawn(c)} (`DiffusionModel(small_t_fraction=..., small_t_steps=...)`: "
+            "the eq. 14 loss weighted towards the last reverse steps, where the finest details are decided). Small t have "
+            "the largest noise-prediction error, so this run's training loss is higher than a uniform-t loss; the "
+            "validation loss below uses uniform t, fixed noise and timesteps, and compares across runs.\n")
     add(f"Batch {c['batch_size']}, Adam {c['learning_rate']:g} ({c['lr_decay']} learning rate), EMA {c['ema_momentum']:g}, "
         f"{s.get('epochs_trained', c['epochs'])} epochs in {s['times']['train_s']:.0f} s"
         + (f" (time limit {s['time_limit_minutes']:g} min)" if s.get("time_limit_minutes") else "") + f". Final training loss {_fmt('{:.4f}', s.get('final_loss'))}, "

@@ -90,6 +90,35 @@ class DiffusionModelTest(tf.test.TestCase):
         loss = model.evaluate(make_dataset(self.points[:640], 64, fused_steps=4), verbose=0)
         self.assertTrue(np.isfinite(loss))
 
+    def test_small_t_fraction_draws_the_documented_mixture(self):
+        T, S, f, n = 1000, 20, 0.3, 200_000
+        mixed = DiffusionModel(DenoisingMLP(), NoiseSchedule("linear", T), seed=0, small_t_fraction=f,
+                               small_t_steps=S)
+        t = np.asarray(mixed.sample_timesteps(n))
+        self.assertEqual((t.min(), t.max()), (0, T - 1))
+        # p(t) = (1 - f)/T + f/S [t < S]: the share below S, and flat inside and outside [0, S).
+        below = np.mean(t < S)
+        expected = f + (1 - f) * S / T
+        self.assertAllClose(below, expected, atol=4 * np.sqrt(expected * (1 - expected) / n))
+        counts_small = np.bincount(t[t < S], minlength=S)
+        self.assertLess(counts_small.std() / counts_small.mean(), 0.05)
+        self.assertAllClose(np.mean(t[t >= S]), (S + T - 1) / 2, rtol=0.01)
+        # The default is Algorithm 1: uniform over all T, the same draws as before the option existed.
+        plain = DiffusionModel(DenoisingMLP(), NoiseSchedule("linear", T), seed=0)
+        u = np.asarray(plain.sample_timesteps(n))
+        self.assertAllClose(np.mean(u < S), S / T, atol=4 * np.sqrt(S / T / n))
+        self.assertAllEqual(u[:100], np.asarray(keras.random.randint(
+            (n,), 0, T, dtype="int32", seed=keras.random.SeedGenerator(0)))[:100])
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(mixed))
+        self.assertEqual((restored.small_t_fraction, restored.small_t_steps), (f, S))
+
+    def test_small_t_errors(self):
+        with self.assertRaisesRegex(ValueError, "small_t_fraction must be in"):
+            DiffusionModel(DenoisingMLP(), small_t_fraction=1.0, small_t_steps=10)
+        for steps in (0, 1001, 2.5):
+            with self.assertRaisesRegex(ValueError, "small_t_steps must be an integer in 1..1000"):
+                DiffusionModel(DenoisingMLP(), small_t_fraction=0.2, small_t_steps=steps)
+
     def test_ema_uses_keras_optimizer_option(self):
         model = self.make_model(use_ema=True, ema_momentum=0.9)
         model.fit(make_dataset(self.points, 64, seed=0).take(100), epochs=1, verbose=0)
