@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm import checks
 from keras_ddpm import plots
 from keras_ddpm.io import save_model, write_text
 
@@ -24,9 +25,7 @@ def _due(epoch: int, every: int, total: int | None) -> bool:
 class _EveryNEpochs(keras.callbacks.Callback):
     def __init__(self, every_n_epochs: int):
         super().__init__()
-        if int(every_n_epochs) != every_n_epochs or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
-        self.every_n_epochs = int(every_n_epochs)
+        self.every_n_epochs = checks.positive_int("every_n_epochs", every_n_epochs)
         self._total = None
 
     def on_train_begin(self, logs=None):
@@ -180,9 +179,7 @@ class TimestepLoss(keras.callbacks.Callback):
                  batch_size: int = 8192, every_n_epochs: int = 1):
         super().__init__()
         self.evaluator = TimestepLossEvaluator(points, timesteps, num_bins, repeats, seed, batch_size)
-        if int(every_n_epochs) != every_n_epochs or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
-        self.every_n_epochs = int(every_n_epochs)
+        self.every_n_epochs = checks.positive_int("every_n_epochs", every_n_epochs)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or (epoch + 1) % self.every_n_epochs:
@@ -200,8 +197,7 @@ class TimestepLossEvaluator:
             raise ValueError(f"validation points must be a non-empty (N, ...) array, got shape {points.shape}")
         if int(num_bins) != num_bins or not 1 <= num_bins <= timesteps:
             raise ValueError(f"num_bins must be an integer in 1..{timesteps}, got {num_bins!r}")
-        if int(repeats) != repeats or repeats < 1:
-            raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+        repeats = checks.positive_int("repeats", repeats)
         rng = np.random.default_rng(seed)
         n = len(points) * int(repeats)
         self.x0 = np.concatenate([points] * int(repeats))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_ddpm import checks
+
 
 def _group_count(channels: int, groups: int) -> int:
     """The largest divisor of ``channels`` that is <= ``groups`` (GroupNormalization needs one)."""
@@ -41,10 +43,8 @@ class ResidualConvBlock(layers.Layer):
 
     def __init__(self, filters: int, groups: int = 8, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        if int(filters) != filters or filters < 1:
-            raise ValueError(f"ResidualConvBlock filters must be a positive integer, got {filters!r}")
-        if int(groups) != groups or groups < 1:
-            raise ValueError(f"groups must be a positive integer, got {groups!r}")
+        filters = checks.positive_int("ResidualConvBlock filters", filters)
+        groups = checks.positive_int("groups", groups)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.filters = int(filters)

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_ddpm import checks
 from keras_ddpm.forward import q_sample
 from keras_ddpm.schedules import NoiseSchedule
 
@@ -79,9 +80,7 @@ class DiffusionModel(keras.Model):
         super().__init__(**kwargs)
         if not 0.0 <= class_dropout < 1.0:
             raise ValueError(f"class_dropout must be in [0, 1), got {class_dropout!r}")
-        if isinstance(fused_steps, bool) or int(fused_steps) != fused_steps or fused_steps < 1:
-            raise ValueError(f"fused_steps must be a positive integer, got {fused_steps!r}")
-        self.fused_steps = int(fused_steps)
+        self.fused_steps = checks.positive_int("fused_steps", fused_steps)
         self.network = network
         self.schedule = schedule if schedule is not None else NoiseSchedule()
         if not 0.0 <= small_t_fraction < 1.0:

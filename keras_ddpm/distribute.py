@@ -24,6 +24,8 @@ import os
 
 import tensorflow as tf
 
+from keras_ddpm import checks
+
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 
 
@@ -35,8 +37,7 @@ def split_cpu(count: int) -> None:
     Raises:
         ValueError: ``count`` < 1, or TensorFlow's devices are already initialised.
     """
-    if isinstance(count, bool) or int(count) != count or count < 1:
-        raise ValueError(f"the number of CPU devices must be a positive integer, got {count!r}")
+    count = checks.positive_int("the number of CPU devices", count)
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(count))

@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_ddpm import checks
 from keras_ddpm.callbacks import _EveryNEpochs  # noqa: E402
 from keras_ddpm.data.sprites import to_uint8  # noqa: E402
 from keras_ddpm.io import atomic_path  # noqa: E402
@@ -30,8 +31,7 @@ def _as_uint8(images) -> np.ndarray:
 def tile(images, cols: int, pad: int = 1, pad_value: int = 255) -> np.ndarray:
     """Lay ``N`` images out in rows of ``cols`` (the last row padded), ``pad`` pixels apart."""
     images = _as_uint8(images)
-    if int(cols) != cols or cols < 1:
-        raise ValueError(f"cols must be a positive integer, got {cols!r}")
+    cols = checks.positive_int("cols", cols)
     n, h, w, c = images.shape
     rows = max(1, -(-n // cols))
     canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), pad_value, np.uint8)

@@ -11,6 +11,8 @@ import math
 import keras
 from keras import layers, ops
 
+from keras_ddpm import checks
+
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")
 class SinusoidalEmbedding(layers.Layer):
@@ -97,9 +99,7 @@ class ConditionalDense(layers.Layer):
 
     def __init__(self, units: int, activation="relu", project_embedding: bool | None = None, **kwargs):
         super().__init__(**kwargs)
-        if int(units) != units or units < 1:
-            raise ValueError(f"ConditionalDense units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = checks.positive_int("ConditionalDense units", units)
         self.activation = keras.activations.get(activation)
         self.project_embedding = project_embedding
         self.dense = layers.Dense(self.units, name="dense")

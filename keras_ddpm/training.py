@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import keras
 
+from keras_ddpm import checks
 from keras_ddpm.callbacks import LossPlotter, PeriodicCheckpoint, TimeLimit, TimestepLoss
 from keras_ddpm.checkpoints import AtomicBackupAndRestore, StopOnNaN
 from keras_ddpm.diffusion import DiffusionModel
@@ -49,8 +50,7 @@ class TrainConfig:
     verbose: int | str = "auto"  # as in model.fit
 
     def __post_init__(self):
-        if int(self.epochs) != self.epochs or self.epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
+        checks.positive_int("epochs", self.epochs)
         if not self.learning_rate > 0:
             raise ValueError(f"learning rate must be > 0, got {self.learning_rate!r}")
         if self.lr_decay not in LR_DECAYS:
@@ -58,9 +58,7 @@ class TrainConfig:
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ValueError(f"EMA momentum must be in [0, 1), got {self.ema_momentum!r}")
         for name in ("steps_per_execution", "fused_steps", "checkpoint_every", "plot_every"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+            checks.positive_int(name.replace("_", " "), getattr(self, name))
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int | None = None) -> keras.optimizers.Optimizer:

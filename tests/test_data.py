@@ -83,7 +83,7 @@ class DatasetTest(tf.test.TestCase):
         self.assertEqual(fused_steps_for(201, 100), 67)
         pairs = fuse_steps(tf.data.Dataset.from_tensor_slices((points[:20], np.arange(20))).batch(5), 2)
         self.assertEqual([(x.shape, y.shape) for x, y in pairs.as_numpy_iterator()], [((2, 5, 2), (2, 5))] * 2)
-        with self.assertRaisesRegex(ValueError, "fused_steps must be a positive integer"):
+        with self.assertRaisesRegex(ValueError, "fused_steps must be an integer >= 1, got 0"):
             fuse_steps(pairs, 0)
         with self.assertRaisesRegex(ValueError, "drop_remainder"):
             make_dataset(points, 5, fused_steps=2, drop_remainder=False)

@@ -80,7 +80,7 @@ class DiffusionModelTest(tf.test.TestCase):
             keras.saving.serialize_keras_object(fused)).fused_steps, 5)
 
     def test_fused_steps_errors(self):
-        with self.assertRaisesRegex(ValueError, "fused_steps must be a positive integer"):
+        with self.assertRaisesRegex(ValueError, "fused_steps must be an integer >= 1, got 0"):
             DiffusionModel(DenoisingMLP(), fused_steps=0)
         model = DiffusionModel(DenoisingMLP(), seed=0, fused_steps=4)
         model.compile()

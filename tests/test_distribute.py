@@ -123,7 +123,7 @@ class MakeStrategyTest(tf.test.TestCase):
         tf.constant(1.0)  # devices are initialised by now
         with self.assertRaisesRegex(ValueError, "cannot split the CPU: TensorFlow's devices are already initialised"):
             split_cpu(2)
-        with self.assertRaisesRegex(ValueError, "positive integer, got 0"):
+        with self.assertRaisesRegex(ValueError, "number of CPU devices must be an integer >= 1, got 0"):
             split_cpu(0)
 
     def test_tpu_without_a_tpu_is_a_clear_error(self):

@@ -8,6 +8,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm import checks
+
 
 def load_points(path, dims: int = 2) -> np.ndarray:
     """Read a text file of ``dims`` whitespace-separated floats per line into ``(N, dims)`` float32.
@@ -78,8 +80,7 @@ def make_dataset(points: np.ndarray, batch_size: int = 64, seed: int | None = 0,
             end of an epoch are dropped), for a `DiffusionModel` with the same ``fused_steps``;
             1 gives plain batches.
     """
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
+    batch_size = checks.positive_int("batch size", batch_size)
     points = np.asarray(points, dtype=np.float32)
     if points.ndim < 2 or len(points) == 0:
         raise ValueError(f"expected a non-empty array of shape (N, ...), got {points.shape}")
@@ -122,9 +123,7 @@ def fuse_steps(dataset: tf.data.Dataset, fused_steps: int) -> tf.data.Dataset:
     that drops few. Works for any batched dataset whose batches have one shape (``(images,
     labels)`` pairs too).
     """
-    if isinstance(fused_steps, bool) or int(fused_steps) != fused_steps or fused_steps < 1:
-        raise ValueError(f"fused_steps must be a positive integer, got {fused_steps!r}")
-    return dataset.batch(int(fused_steps), drop_remainder=True)
+    return dataset.batch(checks.positive_int("fused_steps", fused_steps), drop_remainder=True)
 
 
 def fused_steps_for(steps_per_epoch: int, max_fused_steps: int = 100) -> int:

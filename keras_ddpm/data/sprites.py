@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from keras_ddpm import checks
+
 #: DeepLearning.AI's file names (5 classes: hero, non-hero, food, spell, side-facing).
 DLAI_FILES = ("sprites_1788_16x16.npy", "sprite_labels_nc_1788_16x16.npy")
 #: The NetHack/SLASH'EM stand-in in ``shared/data/sprites`` (7 classes; see its README).
@@ -123,12 +125,10 @@ def make_image_dataset(dataset, batch_size: int = 100, seed: int | None = 0, aug
     """
     import tensorflow as tf
 
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
+    batch_size = checks.positive_int("batch size", batch_size)
     if augment not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augment!r}; expected one of {', '.join(AUGMENTATIONS)}")
-    if int(repeat) != repeat or repeat < 1:
-        raise ValueError(f"repeat must be a positive integer, got {repeat!r}")
+    repeat = checks.positive_int("repeat", repeat)
     size = int(dataset.cardinality())
     if size >= 0 and drop_remainder and size * repeat < batch_size:
         raise ValueError(f"batch size {batch_size} is larger than the data set ({size} images x {repeat})")

@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 from scipy import linalg
 
+from keras_ddpm import checks
+
 
 def _features(x, name):
     x = np.asarray(x, np.float64)
@@ -87,8 +89,7 @@ def kid(features1, features2, num_subsets: int = 100, subset_size: int = 1000, s
     y = _features(features2, "features2")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"feature sizes differ: {x.shape[1]} and {y.shape[1]}")
-    if int(num_subsets) != num_subsets or num_subsets < 1:
-        raise ValueError(f"num_subsets must be a positive integer, got {num_subsets!r}")
+    num_subsets = checks.positive_int("num_subsets", num_subsets)
     size = min(int(subset_size), len(x), len(y))
     rng = np.random.default_rng(seed)
     values = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_ddpm import checks
 from keras_ddpm.layers import ConditionalDense, LearnableSinusoidalEmbedding
 from keras_ddpm.networks.split import TimeSplitNetwork
 
@@ -29,9 +30,7 @@ class DenoisingMLP(TimeSplitNetwork, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(data_dim) != data_dim or data_dim < 1:
-            raise ValueError(f"data_dim must be a positive integer, got {data_dim!r}")
-        self.data_dim = int(data_dim)
+        self.data_dim = checks.positive_int("data_dim", data_dim)
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.embedding_dim = int(embedding_dim)
         self.embedding_units = int(embedding_units)

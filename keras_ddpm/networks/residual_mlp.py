@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from keras_ddpm import checks
 from keras_ddpm.layers import LearnableSinusoidalEmbedding
 from keras_ddpm.networks.split import TimeSplitNetwork
 
@@ -34,8 +35,7 @@ class RandomFourierFeatures(layers.Layer):
     def __init__(self, num_frequencies: int = 64, scale: float = 4.0, include_input: bool = True,
                  seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        if int(num_frequencies) != num_frequencies or num_frequencies < 1:
-            raise ValueError(f"num_frequencies must be a positive integer, got {num_frequencies!r}")
+        num_frequencies = checks.positive_int("num_frequencies", num_frequencies)
         if not scale > 0:
             raise ValueError(f"Fourier feature scale must be > 0, got {scale!r}")
         self.num_frequencies = int(num_frequencies)
@@ -78,9 +78,7 @@ class ResidualBlock(layers.Layer):
 
     def __init__(self, units: int, activation="silu", normalization: bool = True, **kwargs):
         super().__init__(**kwargs)
-        if int(units) != units or units < 1:
-            raise ValueError(f"ResidualBlock units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = checks.positive_int("ResidualBlock units", units)
         self.activation = keras.activations.get(activation)
         self.normalization = bool(normalization)
         self.norm = layers.LayerNormalization(name="norm") if self.normalization else None

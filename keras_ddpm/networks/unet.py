@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_ddpm import checks
 from keras_ddpm.conv_layers import Downsample, ResidualConvBlock, Upsample, _group_count
 from keras_ddpm.layers import LearnableSinusoidalEmbedding
 
@@ -52,13 +53,14 @@ class UNet(keras.Model):
         super().__init__(**kwargs)
         for name, value in (("channels", channels), ("base_features", base_features),
                             ("blocks_per_level", blocks_per_level), ("groups", groups)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"UNet {name} must be a positive integer, got {value!r}")
+            checks.positive_int(f"UNet {name}", value)
         multipliers = tuple(channel_multipliers)
-        if not multipliers or any(int(m) != m or m < 1 for m in multipliers):
-            raise ValueError(f"channel_multipliers must be positive integers, got {channel_multipliers!r}")
-        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
-            raise ValueError(f"num_classes must be a positive integer or None, got {num_classes!r}")
+        if not multipliers:
+            raise ValueError(f"channel_multipliers must hold at least one level, got {channel_multipliers!r}")
+        for m in multipliers:
+            checks.positive_int("each of channel_multipliers", m)
+        if num_classes is not None:
+            checks.positive_int("num_classes (or None)", num_classes)
         self.channels = int(channels)
         self.base_features = int(base_features)
         self.channel_multipliers = tuple(int(m) for m in multipliers)

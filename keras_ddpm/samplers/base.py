@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from keras_ddpm import checks
 from keras_ddpm.schedules import NoiseSchedule
 
 
@@ -108,11 +109,9 @@ class Sampler:
     """
 
     def __init__(self, schedule: NoiseSchedule, jit_compile: bool = False, chunk_size: int = 100):
-        if int(chunk_size) != chunk_size or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        self.chunk_size = checks.positive_int("chunk_size", chunk_size)
         self.schedule = schedule
         self.jit_compile = bool(jit_compile)
-        self.chunk_size = int(chunk_size)
         self._loops = {}
 
     # -- to be defined by subclasses -------------------------------------------------------------

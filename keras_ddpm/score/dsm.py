@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_ddpm.score import _checks
+from keras_ddpm import checks
+
 
 WEIGHTINGS = ("none", "sigma2")
 
@@ -71,9 +72,9 @@ class DenoisingScoreMatching(keras.Model):
     def __init__(self, score_network, sigmas, weighting: str = "sigma2", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.score_network = score_network
-        self.sigmas = [float(s) for s in _checks.sigma_sequence("sigmas", sigmas)]
+        self.sigmas = [float(s) for s in checks.sigma_sequence("sigmas", sigmas)]
         self.weighting = _check_weighting(weighting)
-        self.seed = None if seed is None else _checks.integer("seed", seed)
+        self.seed = None if seed is None else checks.integer("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
@@ -149,12 +150,12 @@ def train_dsm(
     seeded shuffled, repeated `tf.data` pipeline of ``data``. Returns the trained
     `DenoisingScoreMatching` wrapper and the per-epoch losses.
     """
-    steps = _checks.positive_int("steps", steps)
-    batch_size = _checks.positive_int("batch_size", batch_size)
-    learning_rate = _checks.positive_float("learning_rate", learning_rate)
-    epochs = min(_checks.positive_int("epochs", epochs), steps)
-    seed = _checks.integer("seed", seed)
-    data = _checks.points("data", data).astype(np.float32)
+    steps = checks.positive_int("steps", steps)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    learning_rate = checks.positive_float("learning_rate", learning_rate)
+    epochs = min(checks.positive_int("epochs", epochs), steps)
+    seed = checks.integer("seed", seed)
+    data = checks.points("data", data).astype(np.float32)
     steps_per_epoch = steps // epochs
     model = DenoisingScoreMatching(score_network, sigmas, weighting=weighting, seed=seed)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps_per_epoch * epochs, alpha=0.02)

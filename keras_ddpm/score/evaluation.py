@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_ddpm.score import _checks
+from keras_ddpm import checks
 from keras_ddpm.score.gmm import GaussianMixture
 
 
@@ -32,7 +32,7 @@ def score_error_against_mixture(score_fn, mixture: GaussianMixture, sigma, num_p
     on a uniform grid as well (low-density regions included, where DSM sees few points).
     ``score_fn`` maps a float32 ``(n, D)`` array to ``(n, D)``.
     """
-    sigma = _checks.positive_float("sigma", sigma)
+    sigma = checks.positive_float("sigma", sigma)
     noised = mixture.noised(sigma)
     points = noised.sample(num_points, seed=seed)
     result = {

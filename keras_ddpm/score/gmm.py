@@ -24,7 +24,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm.score import _checks
+from keras_ddpm import checks
+
 
 #: Tolerance on ``sum(weights) == 1``.
 WEIGHT_SUM_ATOL = 1e-6
@@ -128,7 +129,7 @@ class GaussianMixture:
 
     def noised(self, sigma) -> "GaussianMixture":
         """The distribution of ``x + sigma z``, ``z ~ N(0, I)``: covariances ``Sigma_k + sigma^2 I``."""
-        sigma = _checks.positive_float("sigma", sigma)
+        sigma = checks.positive_float("sigma", sigma)
         eye = np.eye(self.dim)
         return GaussianMixture(self._weights, self._means, self._covariances + sigma**2 * eye)
 
@@ -139,8 +140,8 @@ class GaussianMixture:
         Ancestral sampling: ``k ~ Categorical(w)``, then ``x = mu_k + L_k z`` with
         ``Sigma_k = L_k L_k^T``. With ``return_components`` also returns the ``(n,)`` labels ``k``.
         """
-        n = _checks.positive_int("n", n)
-        seed = _checks.integer("seed", seed)
+        n = checks.positive_int("n", n)
+        seed = checks.integer("seed", seed)
         rng = np.random.default_rng(seed)
         components = rng.choice(self.num_components, size=n, p=self._weights)
         z = rng.standard_normal((n, self.dim))
@@ -191,9 +192,9 @@ class GaussianMixture:
 
     # ------------------------------------------------------------------ NumPy (float64) API
     def _numpy_call(self, method, x, sigma):
-        x = _checks.points("x", x, self.dim)
+        x = checks.points("x", x, self.dim)
         if np.ndim(sigma) == 0:
-            sigma = _checks.positive_float("sigma", sigma, allow_zero=True)
+            sigma = checks.positive_float("sigma", sigma, allow_zero=True)
         else:
             sigma = np.asarray(sigma, dtype=np.float64)
             if sigma.shape != (x.shape[0],) or not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
@@ -231,8 +232,8 @@ class GaussianMixture:
         the noised mixture). Components with fewer than 2 samples get ``None`` statistics.
         Returns plain Python lists / floats, ready for ``json.dump``.
         """
-        samples = _checks.points("samples", samples, self.dim)
-        noise_sigma = _checks.positive_float("noise_sigma", noise_sigma, allow_zero=True)
+        samples = checks.points("samples", samples, self.dim)
+        noise_sigma = checks.positive_float("noise_sigma", noise_sigma, allow_zero=True)
         labels = self.assign(samples)
         n = samples.shape[0]
         reference_covs = self._covariances + noise_sigma**2 * np.eye(self.dim)

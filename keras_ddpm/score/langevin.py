@@ -24,7 +24,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm.score import _checks
+from keras_ddpm import checks
+
 
 
 #: Compiled chains, one per (score_fn, conditional, add_noise, record); the oldest are dropped.
@@ -86,8 +87,8 @@ def _chain(score_fn, conditional, add_noise, record, x, step_sizes, sigmas, seed
 def _run(score_fn, x_init, step_sizes, sigmas, seed, conditional, add_noise, return_trajectory):
     if not callable(score_fn):
         raise ValueError(f"score_fn must be callable, got {score_fn!r}")
-    x = tf.constant(_checks.points("x_init", x_init), tf.float32)
-    seed = _checks.integer("seed", seed)
+    x = tf.constant(checks.points("x_init", x_init), tf.float32)
+    seed = checks.integer("seed", seed)
     chain = _compiled_chain(score_fn, bool(conditional), bool(add_noise), bool(return_trajectory))
     x, trajectory = chain(
         x,
@@ -111,8 +112,8 @@ def score_ascent(score_fn, x_init, step_size, num_steps, return_trajectory: bool
     Returns:
         ``x_T`` ``(n, D)`` float32 (and the trajectory).
     """
-    step_size = _checks.positive_float("step_size", step_size)
-    num_steps = _checks.positive_int("num_steps", num_steps)
+    step_size = checks.positive_float("step_size", step_size)
+    num_steps = checks.positive_int("num_steps", num_steps)
     steps = np.full(num_steps, step_size)
     return _run(score_fn, x_init, steps, np.zeros(num_steps), 0, False, False, return_trajectory)
 
@@ -123,16 +124,16 @@ def langevin_dynamics(score_fn, x_init, step_size, num_steps, seed=0, return_tra
     Song & Ermon 2019, eq. 4 (Welling & Teh 2011). Arguments as `score_ascent`, plus ``seed``
     (an int) for the stateless noise ``z_t``.
     """
-    step_size = _checks.positive_float("step_size", step_size)
-    num_steps = _checks.positive_int("num_steps", num_steps)
+    step_size = checks.positive_float("step_size", step_size)
+    num_steps = checks.positive_int("num_steps", num_steps)
     steps = np.full(num_steps, step_size)
     return _run(score_fn, x_init, steps, np.zeros(num_steps), seed, False, True, return_trajectory)
 
 
 def annealed_step_sizes(sigmas, step_size) -> np.ndarray:
     """``alpha_i = epsilon * sigma_i^2 / sigma_L^2`` per level (Song & Ermon 2019, Algorithm 1, line 3)."""
-    sigmas = _checks.sigma_sequence("sigmas", sigmas, decreasing=True)
-    step_size = _checks.positive_float("step_size", step_size)
+    sigmas = checks.sigma_sequence("sigmas", sigmas, decreasing=True)
+    step_size = checks.positive_float("step_size", step_size)
     return step_size * sigmas**2 / sigmas[-1] ** 2
 
 
@@ -156,8 +157,8 @@ def annealed_langevin_dynamics(
         return_trajectory: also return all ``L * T + 1`` iterates.
     """
     alphas = annealed_step_sizes(sigmas, step_size)
-    steps_per_level = _checks.positive_int("steps_per_level", steps_per_level)
-    sigmas = _checks.sigma_sequence("sigmas", sigmas, decreasing=True)
+    steps_per_level = checks.positive_int("steps_per_level", steps_per_level)
+    sigmas = checks.sigma_sequence("sigmas", sigmas, decreasing=True)
     return _run(
         score_fn,
         x_init,

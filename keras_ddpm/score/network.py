@@ -9,7 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from keras_ddpm.score import _checks
+from keras_ddpm import checks
+
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")
@@ -37,9 +38,9 @@ class NoiseConditionalScoreNetwork(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.data_dim = _checks.positive_int("data_dim", data_dim)
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
-        self.data_std = _checks.positive_float("data_std", data_std)
+        self.data_dim = checks.positive_int("data_dim", data_dim)
+        self.hidden_units = tuple(checks.positive_int("hidden_units", u) for u in hidden_units)
+        self.data_std = checks.positive_float("data_std", data_std)
         self.activation = activation
         self.hidden = [
             layers.Dense(units, activation=activation, name=f"hidden_{i}")

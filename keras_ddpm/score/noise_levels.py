@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_ddpm.score import _checks
+from keras_ddpm import checks
+
 
 
 def geometric_sigmas(sigma_max, sigma_min, num_levels) -> np.ndarray:
@@ -14,9 +15,9 @@ def geometric_sigmas(sigma_max, sigma_min, num_levels) -> np.ndarray:
     > 1``: the largest level first, the order annealed Langevin dynamics visits them. Returns a
     float64 array ``(num_levels,)``; one level needs ``sigma_max == sigma_min``.
     """
-    sigma_max = _checks.positive_float("sigma_max", sigma_max)
-    sigma_min = _checks.positive_float("sigma_min", sigma_min)
-    num_levels = _checks.positive_int("num_levels", num_levels)
+    sigma_max = checks.positive_float("sigma_max", sigma_max)
+    sigma_min = checks.positive_float("sigma_min", sigma_min)
+    num_levels = checks.positive_int("num_levels", num_levels)
     if sigma_min > sigma_max:
         raise ValueError(
             f"sigma_min must be <= sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}"

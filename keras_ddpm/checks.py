@@ -1,7 +1,8 @@
-"""Argument validation shared by the score-based modules.
+"""Argument validation shared by the whole package (layers, models, data, samplers, score).
 
 Every check raises `ValueError` with a message that names the argument, the offending value and
-what was expected, early and before any tensor work is done.
+what was expected, early and before any tensor work is done. (Command-line flags are checked by
+the argparse types of `keras_ddpm.cli`, which report the flag's name instead.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ def positive_float(name: str, value, allow_zero: bool = False) -> float:
 
 
 def positive_int(name: str, value) -> int:
-    """``value`` as an int >= 1 (bools and non-integral floats are refused)."""
+    """``value`` as an int >= 1.
+
+    Integral floats (``3.0``, e.g. from a JSON config) are accepted as their int; bools,
+    non-integral floats, strings and None are refused.
+    """
+    if isinstance(value, (numbers.Real, np.floating)) and not isinstance(value, (bool, numbers.Integral)):
+        if math.isfinite(value) and float(value).is_integer():
+            value = int(value)
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if value < 1:
