@@ -195,7 +195,7 @@ class TimestepLossEvaluator:
         points = np.asarray(points, np.float32)
         if points.ndim < 2 or len(points) == 0:
             raise ValueError(f"validation points must be a non-empty (N, ...) array, got shape {points.shape}")
-        if int(num_bins) != num_bins or not 1 <= num_bins <= timesteps:
+        if not checks.is_integer(num_bins) or not 1 <= num_bins <= timesteps:
             raise ValueError(f"num_bins must be an integer in 1..{timesteps}, got {num_bins!r}")
         repeats = checks.positive_int("repeats", repeats)
         rng = np.random.default_rng(seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -25,19 +26,28 @@ def positive_float(name: str, value, allow_zero: bool = False) -> float:
     return value
 
 
-def positive_int(name: str, value) -> int:
-    """``value`` as an int >= 1.
-
-    Integral floats (``3.0``, e.g. from a JSON config) are accepted as their int; bools,
-    non-integral floats, strings and None are refused.
+def is_integer(value) -> bool:
+    """Whether ``value`` is an integer: a Python or NumPy int, an integer-valued float (``3.0``,
+    e.g. from a JSON config) or a scalar eager tensor holding one; bools, strings and None are not.
     """
-    if isinstance(value, (numbers.Real, np.floating)) and not isinstance(value, (bool, numbers.Integral)):
-        if math.isfinite(value) and float(value).is_integer():
-            value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        return False
+    try:
+        operator.index(value)
+        return True
+    except (TypeError, AttributeError):  # AttributeError: a float eager tensor
+        pass
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number.is_integer()
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an int >= 1 (see `is_integer` for what counts as an integer)."""
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {int(value)}")
     return int(value)
 
 

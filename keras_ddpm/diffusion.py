@@ -86,8 +86,7 @@ class DiffusionModel(keras.Model):
         if not 0.0 <= small_t_fraction < 1.0:
             raise ValueError(f"small_t_fraction must be in [0, 1), got {small_t_fraction!r}")
         T = self.schedule.timesteps
-        if small_t_fraction > 0 and (isinstance(small_t_steps, bool) or int(small_t_steps) != small_t_steps
-                                     or not 1 <= small_t_steps <= T):
+        if small_t_fraction > 0 and (not checks.is_integer(small_t_steps) or not 1 <= small_t_steps <= T):
             raise ValueError(f"small_t_steps must be an integer in 1..{T} (T) when small_t_fraction > 0, "
                              f"got {small_t_steps!r}")
         self.small_t_fraction = float(small_t_fraction)

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from keras_ddpm import checks
 from keras_ddpm import plots
 from keras_ddpm.forward import q_sample
 from keras_ddpm.io import save_npy
@@ -89,7 +90,7 @@ def partial_diffusion(network, sampler, x0, t0: int, seed: int = 0) -> np.ndarra
     The noise is seeded by ``seed``.
     """
     T = sampler.schedule.timesteps
-    if isinstance(t0, bool) or int(t0) != t0 or not 0 <= t0 <= T:
+    if not checks.is_integer(t0) or not 0 <= t0 <= T:
         raise ValueError(f"t0 must be an integer in 0..{T} (forward steps), got {t0!r}")
     x0 = np.asarray(x0, np.float32)
     if t0 == 0:

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm import checks
+
 SCHEDULES = ("linear", "sigmoid", "cosine")
 
 #: Upper bound on every beta (Nichol & Dhariwal 2021 clip at 0.999 to avoid singularities).
@@ -91,7 +93,7 @@ class NoiseSchedule:
     ):
         if kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {kind!r}; expected one of {', '.join(SCHEDULES)}")
-        if isinstance(timesteps, bool) or int(timesteps) != timesteps or timesteps < 2:
+        if not checks.is_integer(timesteps) or timesteps < 2:
             raise ValueError(f"timesteps must be an integer >= 2, got {timesteps!r}")
         if not 0.0 < beta_start <= beta_end <= MAX_BETA:
             raise ValueError(

@@ -26,6 +26,7 @@ import sys
 
 import numpy as np
 
+from keras_ddpm import checks
 from keras_ddpm.io import write_text
 
 #: Files ``train_bicycle.py`` saves for the study: the validation split (never trained on) and as
@@ -73,7 +74,7 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
     from keras_ddpm.metrics.points import evaluate
     from keras_ddpm.samplers import DDPMSampler
 
-    if int(num_samples) != num_samples or num_samples < 10:
+    if not checks.is_integer(num_samples) or num_samples < 10:
         raise ValueError(f"num_samples must be an integer >= 10, got {num_samples!r}")
     out_dir = os.fspath(out_dir)
     evaluator = None

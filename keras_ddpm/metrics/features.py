@@ -18,6 +18,7 @@ import os
 import keras
 import numpy as np
 
+from keras_ddpm import checks
 from keras_ddpm.io import save_model
 
 FEATURE_LAYER = "features"
@@ -115,7 +116,7 @@ class InceptionFeatures:
         if not os.path.isfile(weights_path):
             raise FileNotFoundError(f"InceptionV3 weights file not found: {weights_path} "
                                     "(nothing can be downloaded; pass the path of a local file)")
-        if int(image_size) != image_size or image_size < 75:
+        if not checks.is_integer(image_size) or image_size < 75:
             raise ValueError(f"InceptionV3 needs images of at least 75x75, got image_size={image_size!r}")
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)

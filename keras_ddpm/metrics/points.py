@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from keras_ddpm import checks
+
 #: Bandwidths (sigma) of the multi-scale RBF kernel, in data units (the bicycle spans [-1, 1]).
 MMD_BANDWIDTHS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: Neighbour count of the k-NN precision/recall, as in Kynkäänniemi et al. 2019.
@@ -135,7 +137,7 @@ def coverage_fraction(queries, points, radii, tree=None, candidates: int = 32) -
 def precision_recall(x, y, k: int = PR_K):
     """k-NN ``(precision, recall)`` of samples ``x`` against real points ``y`` (Kynkäänniemi et al. 2019)."""
     x, y = _pair(x, y)
-    if int(k) != k or not 1 <= k < min(len(x), len(y)):
+    if not checks.is_integer(k) or not 1 <= k < min(len(x), len(y)):
         raise ValueError(f"k must be an integer in 1..{min(len(x), len(y)) - 1}, got {k!r}")
     tree_x, tree_y = cKDTree(x), cKDTree(y)
     precision = coverage_fraction(x, y, knn_radii(y, k, tree_y), tree_y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm import checks
 from keras_ddpm.samplers.base import Sampler, step_noise
 
 
@@ -56,7 +57,7 @@ class DDIMSampler(Sampler):
                  jit_compile: bool = False, chunk_size: int = 100):
         super().__init__(schedule, jit_compile=jit_compile, chunk_size=chunk_size)
         T = schedule.timesteps
-        if isinstance(num_steps, bool) or int(num_steps) != num_steps or not 1 <= num_steps <= T:
+        if not checks.is_integer(num_steps) or not 1 <= num_steps <= T:
             raise ValueError(f"num_steps must be an integer in 1..{T} (T), got {num_steps!r}")
         if not 0.0 <= float(eta) <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta!r}")

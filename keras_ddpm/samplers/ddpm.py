@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm import checks
 from keras_ddpm.samplers.base import Sampler, step_noise
 
 VARIANCES = ("beta", "posterior")
@@ -54,7 +55,7 @@ class DDPMSampler(Sampler):
         noiseless step. Returns like `sample`.
         """
         T = self.schedule.timesteps
-        if isinstance(t_start, bool) or int(t_start) != t_start or not 0 <= t_start < T:
+        if not checks.is_integer(t_start) or not 0 <= t_start < T:
             raise ValueError(f"t_start must be an integer in 0..{T - 1}, got {t_start!r}")
         return self._run_from_position(network, x_t, T - 1 - int(t_start), seed, labels, guidance_scale,
                                        trajectory_steps, progress)
