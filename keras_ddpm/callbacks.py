@@ -199,8 +199,8 @@ class TimestepLossEvaluator:
             raise ValueError(f"num_bins must be an integer in 1..{timesteps}, got {num_bins!r}")
         repeats = checks.positive_int("repeats", repeats)
         rng = np.random.default_rng(seed)
-        n = len(points) * int(repeats)
-        self.x0 = np.concatenate([points] * int(repeats))
+        n = len(points) * repeats
+        self.x0 = np.concatenate([points] * repeats)
         self.t = rng.permutation(np.resize(np.arange(timesteps, dtype=np.int32), n))
         self.noise = rng.standard_normal(self.x0.shape).astype(np.float32)
         self.edges = bin_edges(timesteps, num_bins)

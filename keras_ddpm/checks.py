@@ -44,11 +44,16 @@ def is_integer(value) -> bool:
     return math.isfinite(number) and number.is_integer()
 
 
+def integer_at_least(name: str, value, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (see `is_integer` for what counts as an integer)."""
+    if not is_integer(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def positive_int(name: str, value) -> int:
     """``value`` as an int >= 1 (see `is_integer` for what counts as an integer)."""
-    if not is_integer(value) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return integer_at_least(name, value, 1)
 
 
 def integer(name: str, value) -> int:

@@ -25,8 +25,7 @@ class SinusoidalEmbedding(layers.Layer):
 
     def __init__(self, dim: int = 50, max_period: float = 10000.0, **kwargs):
         super().__init__(**kwargs)
-        if not checks.is_integer(dim) or dim < 2:
-            raise ValueError(f"SinusoidalEmbedding dim must be an integer >= 2, got {dim!r}")
+        checks.integer_at_least("SinusoidalEmbedding dim", dim, 2)
         if not max_period > 1:
             raise ValueError(f"max_period must be > 1, got {max_period!r}")
         self.dim = int(dim)

@@ -93,8 +93,7 @@ class NoiseSchedule:
     ):
         if kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {kind!r}; expected one of {', '.join(SCHEDULES)}")
-        if not checks.is_integer(timesteps) or timesteps < 2:
-            raise ValueError(f"timesteps must be an integer >= 2, got {timesteps!r}")
+        checks.integer_at_least("timesteps", timesteps, 2)
         if not 0.0 < beta_start <= beta_end <= MAX_BETA:
             raise ValueError(
                 f"linear schedule needs 0 < beta_start <= beta_end <= {MAX_BETA}, "

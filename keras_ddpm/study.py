@@ -74,8 +74,7 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
     from keras_ddpm.metrics.points import evaluate
     from keras_ddpm.samplers import DDPMSampler
 
-    if not checks.is_integer(num_samples) or num_samples < 10:
-        raise ValueError(f"num_samples must be an integer >= 10, got {num_samples!r}")
+    checks.integer_at_least("num_samples", num_samples, 10)
     out_dir = os.fspath(out_dir)
     evaluator = None
     rows = []

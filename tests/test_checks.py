@@ -31,6 +31,14 @@ class PositiveIntTest(tf.test.TestCase):
                 with self.assertRaisesRegex(ValueError, r"^units must be an integer >= 1, got "):
                     checks.positive_int("units", bad)
 
+    def test_integer_at_least(self):
+        self.assertEqual(checks.integer_at_least("num_blocks", 0, 0), 0)
+        self.assertEqual(checks.integer_at_least("dim", 2.0, 2), 2)
+        for bad in (1, 1.5, None):
+            with self.subTest(value=bad):
+                with self.assertRaisesRegex(ValueError, r"^dim must be an integer >= 2, got "):
+                    checks.integer_at_least("dim", bad, 2)
+
     def test_range_checks_use_is_integer(self):
         from keras_ddpm import DDIMSampler, NoiseSchedule
 

@@ -133,8 +133,7 @@ class ResidualMLP(TimeSplitNetwork, keras.Model):
         super().__init__(**kwargs)
         for name, value, minimum in (("data_dim", data_dim, 1), ("width", width, 1),
                                      ("num_blocks", num_blocks, 0), ("fourier_frequencies", fourier_frequencies, 0)):
-            if not checks.is_integer(value) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+            checks.integer_at_least(name, value, minimum)
         self.data_dim = int(data_dim)
         self.width = int(width)
         self.num_blocks = int(num_blocks)

@@ -27,7 +27,6 @@ import tensorflow as tf
 from keras_ddpm import checks
 
 
-
 #: Compiled chains, one per (score_fn, conditional, add_noise, record); the oldest are dropped.
 _COMPILED: dict = {}
 _MAX_COMPILED = 32

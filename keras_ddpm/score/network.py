@@ -12,7 +12,6 @@ from keras import layers, ops
 from keras_ddpm import checks
 
 
-
 @keras.saving.register_keras_serializable(package="keras_ddpm")
 class NoiseConditionalScoreNetwork(keras.Model):
     """``s_theta(x, sigma)``: an MLP score model for vector data, conditioned on the noise level.

@@ -7,7 +7,6 @@ import numpy as np
 from keras_ddpm import checks
 
 
-
 def geometric_sigmas(sigma_max, sigma_min, num_levels) -> np.ndarray:
     """``num_levels`` noise levels in geometric progression from ``sigma_max`` down to ``sigma_min``.
 
