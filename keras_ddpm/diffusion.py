@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_ddpm import checks
+from keras_ddpm import checks, rng
 from keras_ddpm.forward import q_sample
 from keras_ddpm.schedules import NoiseSchedule
 
@@ -58,7 +58,9 @@ class DiffusionModel(keras.Model):
     Args:
         network: a Keras model mapping ``[x_t, t]`` to a tensor shaped like ``x_t``.
         schedule: the `NoiseSchedule` (default: linear, T=1000).
-        seed: seed of the random stream for ``t`` and ``eps`` in training.
+        seed: seed of the `keras.random.SeedGenerator` that draws ``t`` and ``eps`` in training
+            (through `keras_ddpm.rng`: Philox keyed by the generator's state without TensorFlow's
+            seed hash, which XLA recomputed for every number drawn).
         class_dropout: probability of training a class-conditional network on the "no class"
             label (classifier-free guidance); 0 for unconditional networks.
         fused_steps: the number of minibatches stacked in each batch (see above); 1 for plain
@@ -167,10 +169,10 @@ class DiffusionModel(keras.Model):
     def sample_timesteps(self, batch):
         """One 0-based ``t`` per example: ``Uniform{0..T-1}`` (Algorithm 1), mixed with
         ``Uniform{0..small_t_steps-1}`` with weight ``small_t_fraction`` when that is > 0."""
-        t = keras.random.randint((batch,), 0, self.schedule.timesteps, dtype="int32", seed=self.noise_seed)
+        t = rng.randint((batch,), 0, self.schedule.timesteps, self.noise_seed)
         if self.small_t_fraction > 0:
-            small = keras.random.randint((batch,), 0, self.small_t_steps, dtype="int32", seed=self.noise_seed)
-            pick = keras.random.uniform((batch,), seed=self.noise_seed) < self.small_t_fraction
+            small = rng.randint((batch,), 0, self.small_t_steps, self.noise_seed)
+            pick = rng.uniform((batch,), self.noise_seed) < self.small_t_fraction
             t = ops.where(pick, small, t)
         return t
 
@@ -180,9 +182,9 @@ class DiffusionModel(keras.Model):
         x0 = ops.convert_to_tensor(x0, dtype=self.compute_dtype)
         batch = ops.shape(x0)[0]
         t = self.sample_timesteps(batch)
-        noise = keras.random.normal(ops.shape(x0), dtype=x0.dtype, seed=self.noise_seed)
+        noise = rng.normal(ops.shape(x0), self.noise_seed, dtype=x0.dtype)
         if labels is not None and training and self.class_dropout > 0:
-            drop = keras.random.uniform((batch,), seed=self.noise_seed) < self.class_dropout
+            drop = rng.uniform((batch,), self.noise_seed) < self.class_dropout
             labels = ops.where(drop, ops.full_like(labels, self.num_classes), labels)
         return ops.mean(self.per_example_loss(x0, t, noise, labels, training=training))
 

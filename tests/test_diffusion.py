@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 from helpers import BICYCLE
 
+from keras_ddpm import rng
 from keras_ddpm.data import load_points, make_dataset
 from keras_ddpm.diffusion import DiffusionModel
 from keras_ddpm.forward import q_sample
@@ -103,12 +104,11 @@ class DiffusionModelTest(tf.test.TestCase):
         counts_small = np.bincount(t[t < S], minlength=S)
         self.assertLess(counts_small.std() / counts_small.mean(), 0.05)
         self.assertAllClose(np.mean(t[t >= S]), (S + T - 1) / 2, rtol=0.01)
-        # The default is Algorithm 1: uniform over all T, the same draws as before the option existed.
+        # The default is Algorithm 1: uniform over all T, one draw of the generator per call.
         plain = DiffusionModel(DenoisingMLP(), NoiseSchedule("linear", T), seed=0)
         u = np.asarray(plain.sample_timesteps(n))
         self.assertAllClose(np.mean(u < S), S / T, atol=4 * np.sqrt(S / T / n))
-        self.assertAllEqual(u[:100], np.asarray(keras.random.randint(
-            (n,), 0, T, dtype="int32", seed=keras.random.SeedGenerator(0)))[:100])
+        self.assertAllEqual(u[:100], np.asarray(rng.randint((n,), 0, T, keras.random.SeedGenerator(0)))[:100])
         restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(mixed))
         self.assertEqual((restored.small_t_fraction, restored.small_t_steps), (f, S))
 
