@@ -66,6 +66,10 @@ DEFAULT_DIR = "saved_models"
 #: Bumped when the endpoints change incompatibly; readers can check ``info()["format_version"]``.
 FORMAT_VERSION = 1
 ENDPOINTS = ("sample", "sample_ddim", "denoise_from", "diffuse", "info")
+#: Written into every export folder: an export may replace a folder only if it holds this file.
+MARKER_FILE = "keras_ddpm_export.json"
+#: What `keras.export.ExportArchive.write_out` writes, plus the marker: all an export folder holds.
+EXPORT_ENTRIES = frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb", MARKER_FILE})
 
 
 def default_path(name: str) -> str:
@@ -209,8 +213,9 @@ def export_sampler(model, path=None, *, schedule: NoiseSchedule | None = None, n
     """Write the sampler SavedModel of ``model`` to ``path`` (default ``saved_models/<name>/``).
 
     The folder is written next to its final place and renamed into it, so a run killed while
-    exporting never leaves a half-written SavedModel under ``path``; an existing export there is
-    replaced. See the module docstring for the endpoints and `build_archive` for the arguments.
+    exporting never leaves a half-written SavedModel under ``path``. An earlier export there is
+    replaced; anything else is never deleted (see `check_export_target`). See the module
+    docstring for the endpoints and `build_archive` for the arguments.
 
     Returns:
         The path of the SavedModel folder.
@@ -219,11 +224,43 @@ def export_sampler(model, path=None, *, schedule: NoiseSchedule | None = None, n
         network = getattr(model, "network", model)
         path = default_path(name or network.name)
     path = os.fspath(path)
-    if path.endswith(".keras"):
-        raise ValueError(f"a SavedModel is a folder; got a .keras file name: {path}")
+    check_export_target(path)
     archive = build_archive(model, schedule=schedule, data_shape=data_shape, variance=variance,
                             clip_x0=clip_x0)
     _write_folder_atomically(archive, path)
+    return path
+
+
+def check_export_target(path) -> str:
+    """Check that an export may be written to the folder ``path``; return ``path``.
+
+    It may if ``path`` does not exist yet, is an empty folder, or holds an earlier export of this
+    module (its `MARKER_FILE` and nothing but what an export writes): that export is replaced.
+    A file, a folder with anything else in it, or a path under a file is refused, so an export
+    never deletes what it did not write.
+
+    Raises:
+        ValueError: naming the path and what is in the way.
+    """
+    path = os.fspath(path)
+    if path.endswith(".keras"):
+        raise ValueError(f"a SavedModel is a folder; got a .keras file name: {path}")
+    if not os.path.lexists(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise ValueError(f"cannot export to {path}: {parent} is a file, not a folder")
+        return path
+    if not os.path.isdir(path) or os.path.islink(path):
+        raise ValueError(f"cannot export to {path}: it is an existing file, and an export is a folder; "
+                         "choose another path")
+    entries = set(os.listdir(path))
+    if entries and not (MARKER_FILE in entries and entries <= EXPORT_ENTRIES):
+        foreign = sorted(entries - EXPORT_ENTRIES) or sorted(entries)
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ValueError(f"cannot export to {path}: the folder holds files that are not a keras-ddpm export "
+                         f"({shown}), which an export would delete; choose a new or empty folder")
     return path
 
 
@@ -238,6 +275,9 @@ def _write_folder_atomically(archive, path):
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders
         archive.write_out(tmp, verbose=False)
+        with open(os.path.join(tmp, MARKER_FILE), "w", encoding="utf-8") as handle:
+            json.dump({"format": "keras-ddpm sampler SavedModel", "format_version": FORMAT_VERSION}, handle)
+        check_export_target(path)  # again: something may have appeared there while writing
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=f".{base}.", suffix=".old", dir=parent)
             os.replace(path, os.path.join(old, base))
@@ -266,11 +306,12 @@ def main(argv=None) -> int:
     p.add_argument("--clip-x0", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="clip DDIM's predicted x0 to [LOW, HIGH] (images: -1 1)")
     args = p.parse_args(argv)
+    name = os.path.splitext(os.path.basename(args.checkpoint))[0]
+    out = check_export_target(args.out or default_path(name))  # before the slow load
     model = load_checkpoint(args.checkpoint, compile=False)
     if not hasattr(model, "schedule"):
         raise ValueError(f"{args.checkpoint} holds a {type(model).__name__}, not a DiffusionModel")
-    name = os.path.splitext(os.path.basename(args.checkpoint))[0]
-    path = export_sampler(model, args.out or default_path(name), variance=args.variance, clip_x0=args.clip_x0)
+    path = export_sampler(model, out, variance=args.variance, clip_x0=args.clip_x0)
     print(f"exported {args.checkpoint} -> {path}")
     return 0
 

@@ -16,7 +16,8 @@ from helpers import run_script
 
 import sample as sample_script  # the top-level sample.py
 from keras_ddpm import DenoisingMLP, DiffusionModel, NoiseSchedule
-from keras_ddpm.export import build_archive, default_path, export_sampler, infer_data_shape
+from keras_ddpm.cli import run_cli
+from keras_ddpm.export import MARKER_FILE, build_archive, default_path, export_sampler, infer_data_shape
 from keras_ddpm.export import main as export_main
 from keras_ddpm.forward import q_sample
 from keras_ddpm.io import save_model
@@ -192,6 +193,49 @@ class ExportTest(tf.test.TestCase):
         loaded = tf.saved_model.load(out)
         got = loaded.sample(num_samples=tf.constant(20), seed=tf.constant(1, tf.int64))["samples"].numpy()
         self.assertAllEqual(got, DDPMSampler(self.schedule).sample(self.network, (20, 2), seed=1))
+
+
+    def test_export_never_deletes_what_it_did_not_write(self):
+        model = DiffusionModel(self.network, self.schedule)
+        model.build((None, 2))
+        checkpoint = save_model(model, os.path.join(self.tmp, "keep.keras"))
+
+        def export_cli(out):
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                code = run_cli(export_main, [checkpoint, "--out", out], prog="export")
+            return code, err.getvalue()
+
+        users = os.path.join(self.tmp, "users_folder")
+        os.makedirs(users)
+        with open(os.path.join(users, "thesis.txt"), "w") as handle:
+            handle.write("a user's file")
+        code, err = export_cli(users)
+        self.assertEqual(code, 2, err)
+        self.assertRegex(err, "holds files that are not a keras-ddpm export .thesis.txt.")
+        self.assertEqual(os.listdir(users), ["thesis.txt"], "the user's file is kept, nothing written beside it")
+
+        a_file = os.path.join(self.tmp, "notes.txt")
+        with open(a_file, "w") as handle:
+            handle.write("notes")
+        code, err = export_cli(a_file)
+        self.assertEqual(code, 2, err)
+        self.assertIn("it is an existing file", err)
+        with open(a_file) as handle:
+            self.assertEqual(handle.read(), "notes", "a file named by --out is not replaced by a folder")
+        code, err = export_cli(os.path.join(a_file, "under"))
+        self.assertEqual(code, 2, err)
+        self.assertIn("is a file, not a folder", err)
+
+        empty = os.path.join(self.tmp, "empty")
+        os.makedirs(empty)
+        self.assertEqual(export_cli(empty)[0], 0)
+        self.assertIn(MARKER_FILE, os.listdir(empty))
+        self.assertEqual(export_cli(empty)[0], 0, "an earlier export is replaced")
+        with open(os.path.join(empty, "readme.txt"), "w") as handle:
+            handle.write("added by the user")
+        self.assertEqual(export_cli(empty)[0], 2, "an export folder the user added a file to is kept")
+        self.assertIn("readme.txt", os.listdir(empty))
 
 
 class ConditionalExportTest(tf.test.TestCase):
