@@ -23,6 +23,7 @@ from keras_ddpm.cli import (  # noqa: E402
     positive_float,
     positive_int,
     run_cli,
+    save_model_path,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -170,6 +171,15 @@ def main(argv=None):
     args = parse_args(argv)
     data_path = find_data(args.data)
     preset = resolve(args)
+    check_output_paths(args)
+
+    from keras_ddpm.run_folder import RunLock
+
+    with RunLock(args.out):  # refuses at once if another run writes into --out
+        return train_and_report(args, data_path, preset, argv)
+
+
+def train_and_report(args, data_path, preset, argv=None):
     wall_start = time.time()
 
     import json
@@ -193,8 +203,9 @@ def main(argv=None):
     from keras_ddpm.io import copy_file, save_model, save_npy, write_text
     from keras_ddpm.metrics.points import evaluate, meets_targets
     from keras_ddpm.report import SUMMARY_FILE, load_summary, write_report
+    from keras_ddpm.run_folder import check_settings
     from keras_ddpm.study import REAL_FILE, VALIDATION_FILE, run_study
-    from keras_ddpm.training import TrainConfig, compile_model, train
+    from keras_ddpm.training import TrainConfig, compile_model, is_resuming, train
 
     # Before TensorFlow initialises its devices (the multi-worker strategy needs that too).
     if args.cpu_devices:
@@ -243,7 +254,15 @@ def main(argv=None):
 
     keras.utils.set_random_seed(args.seed)
     out = args.out
-    os.makedirs(out, exist_ok=True)
+    # Refuses to resume an unfinished run in OUT with other settings, before anything is written.
+    check_settings(out, {
+        "--preset": preset.name, "--data": os.path.abspath(data_path), "--subset": args.subset,
+        "--validation-fraction": args.validation_fraction, "--seed": args.seed, "--epochs": args.epochs,
+        "--batch-size": args.batch_size, "--lr": args.lr, "--lr-decay": args.lr_decay,
+        "--ema-momentum": args.ema_momentum, "--schedule": args.schedule, "--timesteps": args.timesteps,
+        "--small-t-fraction": args.small_t_fraction, "--small-t-steps": args.small_t_steps,
+        "--fused-steps": fused_steps,
+    }, resuming=is_resuming(out, config.resume))
     write_preliminary_figures(points, schedule, out, seed=args.seed, forward_steps=FORWARD_STEPS)
     real = None
     if validation is not None:
@@ -349,6 +368,25 @@ def _json_default(value):
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def check_output_paths(args):
+    """Check --save-model and --export before training, so a bad path costs no training time and
+    neither output can replace the other or a user's files."""
+    from keras_ddpm.export import check_export_target
+
+    save_model = save_model_path(args.save_model)
+    export_dir = export_path(args)
+    if export_dir is not None:
+        check_export_target(export_dir)
+        if save_model is not None and _inside(save_model, export_dir):
+            raise ValueError(f"--save-model {save_model} lies inside the --export folder {export_dir}, which "
+                             "holds only the SavedModel: put the .keras file elsewhere")
+
+
+def _inside(path, folder) -> bool:
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
 def export_path(args):

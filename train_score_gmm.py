@@ -33,6 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_ddpm.cli import ArgumentParser, positive_float, positive_int, run_cli  # noqa: E402
+from keras_ddpm.run_folder import RunLock  # noqa: E402
 from keras_ddpm.score import (  # noqa: E402
     GaussianMixture,
     NoiseConditionalScoreNetwork,
@@ -232,8 +233,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.sigma_min > args.sigma_max:
         raise ValueError(f"--sigma-min must be <= --sigma-max, got {args.sigma_min} > {args.sigma_max}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(args.out):  # refuses at once if another run writes into --out
+        return train_and_sample(args, Path(args.out))
+
+
+def train_and_sample(args, out: Path) -> int:
     start = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
 

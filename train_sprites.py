@@ -24,6 +24,7 @@ from keras_ddpm.cli import (  # noqa: E402
     positive_float,
     positive_int,
     run_cli,
+    save_model_path,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -146,6 +147,15 @@ def find_data_dir(path):
 def main(argv=None):
     args = parse_args(argv)
     data_dir = find_data_dir(args.data_dir)
+    save_model_path(args.save_model)
+
+    from keras_ddpm.run_folder import RunLock
+
+    with RunLock(args.out):  # refuses at once if another run writes into --out
+        return train_and_sample(args, data_dir)
+
+
+def train_and_sample(args, data_dir):
 
     import keras
     import tensorflow as tf
@@ -157,8 +167,9 @@ def main(argv=None):
     from keras_ddpm.figures_images import SampleGridPlotter, class_rows, image_grid, sample_figure
     from keras_ddpm.io import copy_file, save_model
     from keras_ddpm.networks.unet import UNet
+    from keras_ddpm.run_folder import check_settings
     from keras_ddpm.samplers import DDIMSampler
-    from keras_ddpm.training import TrainConfig, compile_model, train
+    from keras_ddpm.training import TrainConfig, compile_model, is_resuming, train
 
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     builder = sprites_builder(data_dir, args.images, args.labels, data_dir=args.tfds_dir)
@@ -173,7 +184,15 @@ def main(argv=None):
     steps_per_epoch = int(dataset.cardinality())
 
     out = args.out
-    os.makedirs(out, exist_ok=True)
+    # Refuses to resume an unfinished run in OUT with other settings, before anything is written.
+    check_settings(out, {
+        "--preset": args.preset, "--data-dir": os.path.abspath(data_dir), "--images": args.images,
+        "--labels": args.labels, "--subset": args.subset, "--seed": args.seed, "--epochs": args.epochs,
+        "--batch-size": args.batch_size, "--lr": args.lr, "--lr-decay": args.lr_decay,
+        "--base-features": args.base_features, "--repeat": args.repeat, "--augment": args.augment,
+        "--timesteps": args.timesteps, "--class-dropout": args.class_dropout,
+        "--unconditional": args.unconditional, "--ema-momentum": args.ema_momentum,
+    }, resuming=is_resuming(out, not args.no_resume))
     keras.utils.set_random_seed(args.seed)
     per_class = 10
     class_rows([(name, images[labels == k][:per_class]) for k, name in enumerate(names)],
@@ -205,7 +224,7 @@ def main(argv=None):
     train(model, fit_data, out, config, extra_callbacks=[plotter])
     print(f"training: {time.time() - start:.1f} s")
     final = save_model(model, os.path.join(out, "model.keras"))
-    if args.save_model.lower() != "none":
+    if save_model_path(args.save_model):
         copy_file(final, args.save_model)
 
     # Final grids: unconditional DDPM and DDIM (w = 0 for a conditional network), then per class.

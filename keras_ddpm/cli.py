@@ -65,6 +65,17 @@ def find_input(given, candidates: Sequence[str], script_dir: str, missing: str, 
     raise FileNotFoundError(missing)
 
 
+def save_model_path(value: str, flag: str = "--save-model"):
+    """The ``.keras`` file a ``--save-model`` flag names, or None for ``none``; checked before training."""
+    if value.lower() == "none":
+        return None
+    if not value.endswith(".keras"):
+        raise ValueError(f"{flag} must name a .keras file (or be none), got {value}")
+    if os.path.isdir(value):
+        raise ValueError(f"{flag} {value} is an existing folder; name a .keras file")
+    return value
+
+
 def _bounded_int(text: str, minimum: int) -> int:
     try:
         value = int(text)

@@ -31,6 +31,7 @@ from keras_ddpm.diffusion import DiffusionModel
 
 
 LR_DECAYS = ("constant", "linear")
+BACKUP_DIR = "backup"  # OUT/backup: the resume state of an unfinished run
 
 
 @dataclass
@@ -102,6 +103,11 @@ def compile_model(model: DiffusionModel, config: TrainConfig, data_shape,
     return model
 
 
+def is_resuming(out_dir, resume: bool = True) -> bool:
+    """True when `train` into ``out_dir`` continues an unfinished run (its resume backup is there)."""
+    return bool(resume) and os.path.isdir(os.path.join(os.fspath(out_dir), BACKUP_DIR))
+
+
 def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_callbacks=(),
           validation_data=None, validation_points=None, validation_bins: int = 10,
           tensorboard_dir=None, seed: int = 0, time_limit: float | None = None) -> keras.callbacks.History:
@@ -123,10 +129,9 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
         raise ValueError("give validation_data or validation_points, not both (both would log val_loss)")
     os.makedirs(out_dir, exist_ok=True)
     csv_path = os.path.join(out_dir, "loss.csv")
-    backup_dir = os.path.join(out_dir, "backup")
+    backup_dir = os.path.join(out_dir, BACKUP_DIR)
     checkpoint_dir = os.path.join(out_dir, "checkpoints")
-    resuming = config.resume and os.path.isdir(backup_dir)
-    if not resuming:  # a fresh run: forget an earlier run's unfinished state and its logs
+    if not is_resuming(out_dir, config.resume):  # a fresh run: forget an earlier run's unfinished state and its logs
         shutil.rmtree(backup_dir, ignore_errors=True)
         for stale in (csv_path, os.path.join(checkpoint_dir, "checkpoints.csv")):
             if os.path.exists(stale):

@@ -148,3 +148,27 @@ class TrainBicycleBadInputTest(tf.test.TestCase):
                                    "20"], r"--small-t-steps must be in 1..10 \(--timesteps\)")
         self.assert_clean_failure(["--data", good, "--fused-steps", "2", "--strategy", "mirrored"],
                                   "--fused-steps 2 needs --strategy default")
+
+    def test_outputs_that_would_replace_a_users_files_are_refused_before_training(self):
+        good = self.data_file("0.1 0.2\n" * 100)
+        folder = os.path.join(self.tmp, "models")
+        os.makedirs(folder)
+        with open(os.path.join(folder, "mine.txt"), "w") as handle:
+            handle.write("a user's file")
+        self.assert_clean_failure(["--data", good, "--save-model", os.path.join(folder, "bicycle.keras"),
+                                   "--export", folder], "not a keras-ddpm export .mine.txt.")
+        self.assertEqual(os.listdir(folder), ["mine.txt"])
+        empty = os.path.join(self.tmp, "empty")
+        self.assert_clean_failure(["--data", good, "--save-model", os.path.join(empty, "bicycle.keras"),
+                                   "--export", empty], "lies inside the --export folder")
+        self.assert_clean_failure(["--data", good, "--save-model", os.path.join(self.tmp, "bicycle")],
+                                  "--save-model must name a .keras file")
+        os.makedirs(folder + ".keras")
+        self.assert_clean_failure(["--data", good, "--save-model", folder + ".keras", "--export", "none"],
+                                  "is an existing folder")
+        with open(os.path.join(self.tmp, "a_file"), "w") as handle:
+            handle.write("x")
+        result = run_script("train_bicycle.py", "--data", good, "--out", os.path.join(self.tmp, "a_file"),
+                            "--save-model", "none")
+        self.assertEqual(result.returncode, 2, result.stderr[-2000:])
+        self.assertIn("is an existing file, not a folder", result.stderr)
