@@ -16,7 +16,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_ddpm.cli import (  # noqa: E402
+from keras_ddpm.utils.cli import (  # noqa: E402
     ArgumentParser,
     find_input,
     non_negative_int,
@@ -35,8 +35,8 @@ DEFAULT_PRESET = "improved"
 
 
 def parse_args(argv=None):
-    from keras_ddpm.distribute import STRATEGIES
-    from keras_ddpm.presets import PRESETS
+    from keras_ddpm.apps.bicycle.presets import PRESETS
+    from keras_ddpm.training.distribute import STRATEGIES
 
     def preset_default(field):
         return "from the preset: " + ", ".join(f"{n} {getattr(pr, field):g}" for n, pr in PRESETS.items())
@@ -141,7 +141,7 @@ def parse_args(argv=None):
 
 def resolve(args):
     """Fill the flags left unset from the preset; returns the `Preset`."""
-    from keras_ddpm.presets import get_preset
+    from keras_ddpm.apps.bicycle.presets import get_preset
 
     preset = get_preset(args.preset)
     for flag, field in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "learning_rate"),
@@ -173,7 +173,7 @@ def main(argv=None):
     preset = resolve(args)
     check_output_paths(args)
 
-    from keras_ddpm.run_folder import RunLock
+    from keras_ddpm.training.run_folder import RunLock
 
     with RunLock(args.out):  # refuses at once if another run writes into --out
         return train_and_report(args, data_path, preset, argv)
@@ -188,24 +188,28 @@ def train_and_report(args, data_path, preset, argv=None):
     import numpy as np
 
     from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
-    from keras_ddpm.callbacks import SamplePlotter, read_loss_csv
-    from keras_ddpm.checkpoints import TrainingDiverged
+    from keras_ddpm.apps.bicycle.figures import (
+        write_final_figures,
+        write_partial_diffusion,
+        write_preliminary_figures,
+    )
+    from keras_ddpm.apps.bicycle.report import SUMMARY_FILE, load_summary, write_report
+    from keras_ddpm.apps.bicycle.study import REAL_FILE, VALIDATION_FILE, run_study
     from keras_ddpm.data import fused_steps_for, load_points, make_dataset, split_points
-    from keras_ddpm.distribute import (
+    from keras_ddpm.evaluation.points import evaluate, meets_targets
+    from keras_ddpm.export import export_sampler
+    from keras_ddpm.training.callbacks import SamplePlotter, read_loss_csv
+    from keras_ddpm.training.checkpoints import TrainingDiverged
+    from keras_ddpm.training.distribute import (
         check_global_batch_size,
         describe,
         make_strategy,
         split_cpu,
         steps_per_execution_for,
     )
-    from keras_ddpm.export import export_sampler
-    from keras_ddpm.figures2d import write_final_figures, write_partial_diffusion, write_preliminary_figures
-    from keras_ddpm.io import copy_file, save_model, save_npy, write_text
-    from keras_ddpm.metrics.points import evaluate, meets_targets
-    from keras_ddpm.report import SUMMARY_FILE, load_summary, write_report
-    from keras_ddpm.run_folder import check_settings
-    from keras_ddpm.study import REAL_FILE, VALIDATION_FILE, run_study
-    from keras_ddpm.training import TrainConfig, compile_model, is_resuming, train
+    from keras_ddpm.training.loop import TrainConfig, compile_model, is_resuming, train
+    from keras_ddpm.training.run_folder import check_settings
+    from keras_ddpm.utils.io import copy_file, save_model, save_npy, write_text
 
     # Before TensorFlow initialises its devices (the multi-worker strategy needs that too).
     if args.cpu_devices:

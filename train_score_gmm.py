@@ -32,9 +32,7 @@ from pathlib import Path  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_ddpm.cli import ArgumentParser, positive_float, positive_int, run_cli  # noqa: E402
-from keras_ddpm.run_folder import RunLock  # noqa: E402
-from keras_ddpm.score import (  # noqa: E402
+from keras_ddpm.apps.gmm import (  # noqa: E402
     GaussianMixture,
     NoiseConditionalScoreNetwork,
     annealed_langevin_dynamics,
@@ -46,6 +44,8 @@ from keras_ddpm.score import (  # noqa: E402
     score_error_against_mixture,
     train_dsm,
 )
+from keras_ddpm.training.run_folder import RunLock  # noqa: E402
+from keras_ddpm.utils.cli import ArgumentParser, positive_float, positive_int, run_cli  # noqa: E402
 
 #: The issue's closing targets for annealed Langevin with the learned score.
 TARGET_WEIGHT_ERROR = 0.03

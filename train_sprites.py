@@ -6,7 +6,7 @@
     python train_sprites.py --preset cpu --evaluate  # ... then the timing table and FID/KID
 
 The data is DeepLearning.AI's .npy pair or any pair in its format (see --data-dir); it is read
-through the TFDS builder `keras_ddpm.data.sprites_tfds`. Bad input exits with code 2 and one line.
+through the TFDS builder `keras_ddpm.apps.sprites.tfds_builder`. Bad input exits with code 2 and one line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_ddpm.cli import (  # noqa: E402
+from keras_ddpm.utils.cli import (  # noqa: E402
     ArgumentParser,
     find_input,
     non_negative_int,
@@ -103,7 +103,7 @@ def parse_args(argv=None):
                    "noise for the same seed)")
     p.add_argument("--subset", type=positive_int, help="train on the first N sprites only (quick trials, tests)")
     p.add_argument("--evaluate", action="store_true",
-                   help="after training, run keras_ddpm.sprites_eval: the DDPM vs DDIM timing table and FID/KID")
+                   help="after training, run keras_ddpm.apps.sprites.evaluation: the DDPM vs DDIM timing table and FID/KID")
     p.add_argument("--eval-samples", type=positive_int, default=None,
                    help="samples per sampler for the evaluation (default: half the data set, the size "
                    "of the real-vs-real floor's halves)")
@@ -149,7 +149,7 @@ def main(argv=None):
     data_dir = find_data_dir(args.data_dir)
     save_model_path(args.save_model)
 
-    from keras_ddpm.run_folder import RunLock
+    from keras_ddpm.training.run_folder import RunLock
 
     with RunLock(args.out):  # refuses at once if another run writes into --out
         return train_and_sample(args, data_dir)
@@ -162,14 +162,19 @@ def train_and_sample(args, data_dir):
     import tensorflow_datasets as tfds
 
     from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
-    from keras_ddpm.data.sprites import make_image_dataset
-    from keras_ddpm.data.sprites_tfds import class_names, sprites_builder
-    from keras_ddpm.figures_images import SampleGridPlotter, class_rows, image_grid, sample_figure
-    from keras_ddpm.io import copy_file, save_model
+    from keras_ddpm.apps.sprites.data import make_image_dataset
+    from keras_ddpm.apps.sprites.figures import (
+        SampleGridPlotter,
+        class_rows,
+        image_grid,
+        sample_figure,
+    )
+    from keras_ddpm.apps.sprites.tfds_builder import class_names, sprites_builder
     from keras_ddpm.networks.unet import UNet
-    from keras_ddpm.run_folder import check_settings
     from keras_ddpm.samplers import DDIMSampler
-    from keras_ddpm.training import TrainConfig, compile_model, is_resuming, train
+    from keras_ddpm.training.loop import TrainConfig, compile_model, is_resuming, train
+    from keras_ddpm.training.run_folder import check_settings
+    from keras_ddpm.utils.io import copy_file, save_model
 
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     builder = sprites_builder(data_dir, args.images, args.labels, data_dir=args.tfds_dir)
@@ -246,7 +251,7 @@ def train_and_sample(args, data_dir):
         print(f"per-class samples -> {path}")
 
     if args.evaluate:
-        from keras_ddpm import sprites_eval
+        from keras_ddpm.apps.sprites import evaluation as sprites_eval
 
         steps = sprites_eval.parse_steps(args.eval_ddim_steps, args.timesteps)
         sprites_eval.evaluate(

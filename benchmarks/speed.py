@@ -26,13 +26,18 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_ddpm import _env  # noqa: E402,F401  (before TensorFlow)
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_ddpm import DDIMSampler, DDPMSampler, DenoisingMLP, DiffusionModel, NoiseSchedule  # noqa: E402
+from keras_ddpm import (  # noqa: E402
+    DDIMSampler,
+    DDPMSampler,
+    DenoisingMLP,
+    DiffusionModel,
+    NoiseSchedule,
+    _env,  # noqa: E402,F401  (before TensorFlow)
+)
 from keras_ddpm.data import fused_steps_for, make_dataset  # noqa: E402
 from keras_ddpm.samplers.base import initial_noise  # noqa: E402
 
@@ -395,7 +400,7 @@ def main(argv=None):
     table = format_table(results)
     print()
     print(table)
-    from keras_ddpm.io import write_text
+    from keras_ddpm.utils.io import write_text
 
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     write_text(args.json, json.dumps(results, indent=2))

@@ -1,25 +1,42 @@
 """keras-ddpm: denoising diffusion probabilistic models in Keras 3 / TensorFlow.
 
 Timesteps are 0-based everywhere: index ``t`` in ``0 .. T-1`` is the DDPM paper's step ``t + 1``.
+
+The package is one library in layers, each folder importing only the folders below it (see
+docs/architecture.md): ``utils`` < ``process``, ``data`` < ``layers`` < ``networks`` < ``samplers``
+< ``training`` < ``evaluation``, ``export`` < ``apps``. Importing the package registers every
+serializable layer and model, so any ``.keras`` file it wrote loads with only this import.
 """
 
 from keras_ddpm import _env  # noqa: F401  (must run before TensorFlow is imported)
-from keras_ddpm.diffusion import DiffusionModel
-from keras_ddpm.forward import q_sample, q_step
-from keras_ddpm.layers import ConditionalDense, LearnableSinusoidalEmbedding, SinusoidalEmbedding
-from keras_ddpm.networks import DenoisingMLP
+from keras_ddpm.layers import (
+    ConditionalDense,
+    LearnableSinusoidalEmbedding,
+    SinusoidalEmbedding,
+)
+from keras_ddpm.networks import (
+    DenoisingMLP,
+    NoiseConditionalScoreNetwork,
+    ResidualMLP,
+    UNet,
+)
+from keras_ddpm.process import NoiseSchedule, q_sample, q_step
 from keras_ddpm.samplers import DDIMSampler, DDPMSampler
-from keras_ddpm.schedules import NoiseSchedule
+from keras_ddpm.training import DenoisingScoreMatching, DiffusionModel
 
 __all__ = [
     "ConditionalDense",
     "DDIMSampler",
     "DDPMSampler",
     "DenoisingMLP",
+    "DenoisingScoreMatching",
     "DiffusionModel",
     "LearnableSinusoidalEmbedding",
+    "NoiseConditionalScoreNetwork",
     "NoiseSchedule",
+    "ResidualMLP",
     "SinusoidalEmbedding",
+    "UNet",
     "q_sample",
     "q_step",
 ]

@@ -9,7 +9,7 @@ XLA's CPU backend is asked to hand dots, elementwise ops and reductions to the Y
 (``--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce``, appended to ``XLA_FLAGS``
 unless that flag is already there: set it yourself to choose other types, or
 ``--xla_cpu_experimental_ynn_fusion_type=`` for none). Measured on the 2-core CPU with interleaved
-A/B runs of the XLA-compiled fused training loop of the assignment network (with `keras_ddpm.rng`):
+A/B runs of the XLA-compiled fused training loop of the assignment network (with `keras_ddpm.process.rng`):
 batch 64 from 282k-291k to 351k-361k examples/s, batch 4096 from 693k-711k to 834k-869k; DDPM
 sampling unchanged (13.0 s for 50,000 points x 1000 steps); training losses equal to 5 digits
 and the same seed still gives the same weights. XLA only: graphs run without XLA are untouched.

@@ -57,9 +57,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from keras_ddpm.forward import q_sample
+from keras_ddpm.process.forward import q_sample
+from keras_ddpm.process.schedules import NoiseSchedule
 from keras_ddpm.samplers import DDIMSampler, DDPMSampler, initial_noise
-from keras_ddpm.schedules import NoiseSchedule
 
 #: Where exports go by default: ``saved_models/<name>/``.
 DEFAULT_DIR = "saved_models"
@@ -294,8 +294,8 @@ def _write_folder_atomically(archive, path):
 
 # -- command line ----------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    from keras_ddpm.checkpoints import load_checkpoint
-    from keras_ddpm.cli import ArgumentParser
+    from keras_ddpm.training.checkpoints import load_checkpoint
+    from keras_ddpm.utils.cli import ArgumentParser
 
     p = ArgumentParser(prog="python -m keras_ddpm.export",
                        description="Export a .keras diffusion checkpoint as a sampler SavedModel.")
@@ -317,6 +317,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from keras_ddpm.cli import run_cli
+    from keras_ddpm.utils.cli import run_cli
 
     sys.exit(run_cli(main, prog="python -m keras_ddpm.export"))

@@ -12,7 +12,6 @@ if ROOT not in sys.path:
 import keras_ddpm._env  # noqa: E402,F401  (TensorFlow settings, before any test imports TensorFlow)
 
 
-
 def pytest_collection_modifyitems(config, items):
     # tf.test.TestCase inherits a deprecated `test_session` context manager that pytest would
     # collect as a (skipped) test of every class; it is not a test.

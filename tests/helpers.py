@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ddpm.forward import extract
+from keras_ddpm.process.forward import extract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BICYCLE = os.environ.get("KERAS_DDPM_BICYCLE", os.path.join(ROOT, "..", "shared", "data", "bicycle.txt"))

@@ -1,11 +1,11 @@
-"""The shared argument checks (`keras_ddpm.checks`) behind every layer, model and data function."""
+"""The shared argument checks (`keras_ddpm.utils.checks`) behind every layer, model and data function."""
 
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm import checks
 from keras_ddpm.layers import ConditionalDense
 from keras_ddpm.networks import UNet
+from keras_ddpm.utils import checks
 
 
 class PositiveIntTest(tf.test.TestCase):

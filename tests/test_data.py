@@ -5,7 +5,13 @@ import numpy as np
 import tensorflow as tf
 from helpers import BICYCLE
 
-from keras_ddpm.data import fuse_steps, fused_steps_for, load_points, make_dataset, split_points
+from keras_ddpm.data import (
+    fuse_steps,
+    fused_steps_for,
+    load_points,
+    make_dataset,
+    split_points,
+)
 
 
 class LoadPointsTest(tf.test.TestCase):

@@ -6,11 +6,11 @@ import tensorflow as tf
 from helpers import GaussianEpsOracle
 from keras import ops
 
-from keras_ddpm.forward import extract
 from keras_ddpm.networks import DenoisingMLP
+from keras_ddpm.process.forward import extract
+from keras_ddpm.process.schedules import NoiseSchedule
 from keras_ddpm.samplers import DDIMSampler, DDPMSampler, ddim_timesteps
 from keras_ddpm.samplers.base import initial_noise, step_noise
-from keras_ddpm.schedules import NoiseSchedule
 
 
 def reference_ddim(network, schedule, x, seq, seed, eta, clip=None):

@@ -6,12 +6,12 @@ import numpy as np
 import tensorflow as tf
 from helpers import BICYCLE
 
-from keras_ddpm import rng
 from keras_ddpm.data import load_points, make_dataset
-from keras_ddpm.diffusion import DiffusionModel
-from keras_ddpm.forward import q_sample
 from keras_ddpm.networks import DenoisingMLP
-from keras_ddpm.schedules import NoiseSchedule
+from keras_ddpm.process import rng
+from keras_ddpm.process.forward import q_sample
+from keras_ddpm.process.schedules import NoiseSchedule
+from keras_ddpm.training.diffusion_model import DiffusionModel
 
 
 def fixed_eval_loss(model, x0, seed=123):

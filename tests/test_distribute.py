@@ -13,7 +13,7 @@ import textwrap
 import tensorflow as tf
 from helpers import BICYCLE, ROOT
 
-from keras_ddpm.distribute import (
+from keras_ddpm.training.distribute import (
     STRATEGIES,
     check_global_batch_size,
     describe,
@@ -28,7 +28,7 @@ TWO_DEVICE_SCRIPT = textwrap.dedent(
     import keras_ddpm  # noqa: F401  (TensorFlow settings first)
     import tensorflow as tf
 
-    from keras_ddpm.distribute import split_cpu
+    from keras_ddpm.training.distribute import split_cpu
 
     split_cpu(2)  # before TensorFlow initialises its devices
 
@@ -36,7 +36,7 @@ TWO_DEVICE_SCRIPT = textwrap.dedent(
     import numpy as np
     from keras_ddpm import DenoisingMLP, DiffusionModel, NoiseSchedule
     from keras_ddpm.data import load_points, make_dataset, split_points
-    from keras_ddpm.distribute import check_global_batch_size, describe, make_strategy, steps_per_execution_for
+    from keras_ddpm.training.distribute import check_global_batch_size, describe, make_strategy, steps_per_execution_for
 
     BATCH, BIG_BATCH, EPOCHS = 64, 8192, 3
     schedule = NoiseSchedule("linear", 100)

@@ -16,12 +16,18 @@ from helpers import run_script
 
 import sample as sample_script  # the top-level sample.py
 from keras_ddpm import DenoisingMLP, DiffusionModel, NoiseSchedule
-from keras_ddpm.cli import run_cli
-from keras_ddpm.export import MARKER_FILE, build_archive, default_path, export_sampler, infer_data_shape
+from keras_ddpm.export import (
+    MARKER_FILE,
+    build_archive,
+    default_path,
+    export_sampler,
+    infer_data_shape,
+)
 from keras_ddpm.export import main as export_main
-from keras_ddpm.forward import q_sample
-from keras_ddpm.io import save_model
+from keras_ddpm.process.forward import q_sample
 from keras_ddpm.samplers import DDIMSampler, DDPMSampler, initial_noise
+from keras_ddpm.utils.cli import run_cli
+from keras_ddpm.utils.io import save_model
 
 T = 100
 

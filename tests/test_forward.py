@@ -1,8 +1,8 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm.forward import q_sample, q_step
-from keras_ddpm.schedules import NoiseSchedule
+from keras_ddpm.process.forward import q_sample, q_step
+from keras_ddpm.process.schedules import NoiseSchedule
 
 
 class ForwardProcessTest(tf.test.TestCase):

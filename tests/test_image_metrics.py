@@ -8,13 +8,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ddpm import NoiseSchedule
-from keras_ddpm.metrics.features import (
+from keras_ddpm.evaluation.features import (
     ClassifierFeatures,
     InceptionFeatures,
     build_sprite_classifier,
     load_or_train_classifier,
 )
-from keras_ddpm.metrics.images import (
+from keras_ddpm.evaluation.images import (
     feature_statistics,
     fid,
     frechet_distance,
@@ -123,7 +123,11 @@ class FeatureExtractorTest(tf.test.TestCase):
 
 class SpritesEvaluationTest(tf.test.TestCase):
     def test_tables_with_floor_timing_and_grids(self):
-        from keras_ddpm.sprites_eval import evaluate, markdown_tables, parse_steps
+        from keras_ddpm.apps.sprites.evaluation import (
+            evaluate,
+            markdown_tables,
+            parse_steps,
+        )
 
         rng = np.random.default_rng(0)
         images = rng.integers(0, 256, size=(48, 16, 16, 3), dtype=np.uint8)

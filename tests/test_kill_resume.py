@@ -17,8 +17,8 @@ import tensorflow as tf
 from helpers import BICYCLE, ROOT
 
 from keras_ddpm import DenoisingMLP, DiffusionModel, NoiseSchedule
-from keras_ddpm.callbacks import PeriodicCheckpoint, read_loss_csv
-from keras_ddpm.checkpoints import (
+from keras_ddpm.training.callbacks import PeriodicCheckpoint, read_loss_csv
+from keras_ddpm.training.checkpoints import (
     AtomicBackupAndRestore,
     StopOnNaN,
     TrainingDiverged,
@@ -27,7 +27,7 @@ from keras_ddpm.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
 )
-from keras_ddpm.io import save_model
+from keras_ddpm.utils.io import save_model
 
 EPOCHS = 20  # ~0.1 s each: the kill after epoch 3 has a wide margin before the run ends
 CHECKPOINT_EVERY = 5

@@ -5,7 +5,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm.layers import ConditionalDense, LearnableSinusoidalEmbedding, SinusoidalEmbedding
+from keras_ddpm.layers import (
+    ConditionalDense,
+    LearnableSinusoidalEmbedding,
+    SinusoidalEmbedding,
+)
 from keras_ddpm.networks import DenoisingMLP
 
 

@@ -6,7 +6,7 @@ from helpers import BICYCLE
 from scipy.spatial.distance import cdist
 
 from keras_ddpm.data import load_points
-from keras_ddpm.metrics import points as metrics
+from keras_ddpm.evaluation import points as metrics
 
 _DATA = {}
 

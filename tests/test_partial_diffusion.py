@@ -8,7 +8,7 @@ import tensorflow as tf
 from helpers import GaussianEpsOracle
 
 from keras_ddpm import DDPMSampler, NoiseSchedule
-from keras_ddpm.figures2d import partial_diffusion, write_partial_diffusion
+from keras_ddpm.apps.bicycle.figures import partial_diffusion, write_partial_diffusion
 
 
 class PartialDiffusionTest(tf.test.TestCase):

@@ -8,9 +8,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ddpm import DiffusionModel, NoiseSchedule
+from keras_ddpm.apps.bicycle.presets import PRESETS, get_preset
 from keras_ddpm.networks.mlp import DenoisingMLP
-from keras_ddpm.networks.residual_mlp import RandomFourierFeatures, ResidualBlock, ResidualMLP
-from keras_ddpm.presets import PRESETS, get_preset
+from keras_ddpm.networks.residual_mlp import (
+    RandomFourierFeatures,
+    ResidualBlock,
+    ResidualMLP,
+)
 
 
 def inputs(batch=16, T=1000, seed=0):

@@ -1,10 +1,10 @@
-"""`keras_ddpm.rng`: Philox draws keyed directly by a Keras SeedGenerator (training's t and eps)."""
+"""`keras_ddpm.process.rng`: Philox draws keyed directly by a Keras SeedGenerator (training's t and eps)."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm import rng
+from keras_ddpm.process import rng
 
 N = 200_000
 

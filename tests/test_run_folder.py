@@ -12,7 +12,12 @@ import time
 import tensorflow as tf
 from helpers import BICYCLE, ROOT, run_script
 
-from keras_ddpm.run_folder import LOCK_FILE, SETTINGS_FILE, RunLock, check_settings
+from keras_ddpm.training.run_folder import (
+    LOCK_FILE,
+    SETTINGS_FILE,
+    RunLock,
+    check_settings,
+)
 
 
 def bicycle_command(out, *extra):
@@ -44,7 +49,7 @@ class RunLockTest(tf.test.TestCase):
             [sys.executable, "-c", textwrap.dedent(f"""
                 import sys, time
                 sys.path.insert(0, {ROOT!r})
-                from keras_ddpm.run_folder import RunLock
+                from keras_ddpm.training.run_folder import RunLock
                 RunLock({out!r}).acquire()
                 print("locked", flush=True)
                 time.sleep(120)

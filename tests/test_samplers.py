@@ -3,10 +3,9 @@ import tensorflow as tf
 from helpers import GaussianEpsOracle
 
 from keras_ddpm.networks import DenoisingMLP
-from keras_ddpm.samplers import DDPMSampler
-from keras_ddpm.samplers import base
+from keras_ddpm.process.schedules import NoiseSchedule
+from keras_ddpm.samplers import DDPMSampler, base
 from keras_ddpm.samplers.base import in_row_blocks, initial_noise, step_noise
-from keras_ddpm.schedules import NoiseSchedule
 
 
 def reference_ddpm(network, schedule, shape, seed, variance="beta", jit_noise=False):

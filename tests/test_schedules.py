@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm.schedules import MAX_BETA, NoiseSchedule
+from keras_ddpm.process.schedules import MAX_BETA, NoiseSchedule
 
 
 class NoiseScheduleTest(tf.test.TestCase):

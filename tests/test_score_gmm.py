@@ -1,4 +1,4 @@
-"""Analytic parts of `keras_ddpm.score`: the Gaussian mixture, the DSM loss and the samplers."""
+"""Analytic parts of `keras_ddpm.apps.gmm`: the Gaussian mixture, the DSM loss and the samplers."""
 
 import os
 
@@ -9,7 +9,7 @@ import tensorflow as tf  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
 from scipy.stats import multivariate_normal  # noqa: E402
 
-from keras_ddpm.score import (  # noqa: E402
+from keras_ddpm.apps.gmm import (  # noqa: E402
     GaussianMixture,
     annealed_langevin_dynamics,
     annealed_step_sizes,

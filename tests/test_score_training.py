@@ -12,7 +12,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_ddpm.score import (  # noqa: E402
+from keras_ddpm.apps.gmm import (  # noqa: E402
     DenoisingScoreMatching,
     GaussianMixture,
     NoiseConditionalScoreNetwork,

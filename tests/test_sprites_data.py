@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from helpers import ROOT
 
-from keras_ddpm.data.sprites import (
+from keras_ddpm.apps.sprites.data import (
     DLAI_FILES,
     NETHACK_FILES,
     find_sprite_files,
@@ -17,7 +17,7 @@ from keras_ddpm.data.sprites import (
     to_model_range,
     to_uint8,
 )
-from keras_ddpm.data.sprites_tfds import Sprites, class_names, sprites_builder
+from keras_ddpm.apps.sprites.tfds_builder import Sprites, class_names, sprites_builder
 
 SPRITES = os.environ.get("KERAS_DDPM_SPRITES", os.path.join(ROOT, "..", "shared", "data", "sprites"))
 

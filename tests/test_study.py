@@ -11,11 +11,16 @@ import tensorflow as tf
 from helpers import BICYCLE, run_script
 
 from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
-from keras_ddpm.callbacks import SamplePlotter, TimestepLossEvaluator, bin_edges, timestep_bins
+from keras_ddpm.apps.bicycle.study import answer, run_study
 from keras_ddpm.data import load_points, make_dataset, split_points
 from keras_ddpm.networks.residual_mlp import ResidualMLP
-from keras_ddpm.study import answer, run_study
-from keras_ddpm.training import TrainConfig, compile_model, train
+from keras_ddpm.training.callbacks import (
+    SamplePlotter,
+    TimestepLossEvaluator,
+    bin_edges,
+    timestep_bins,
+)
+from keras_ddpm.training.loop import TrainConfig, compile_model, train
 
 T = 50
 
@@ -33,7 +38,7 @@ def tiny_run(out):
     drawn = []
     plotter = SamplePlotter(sampler, 50, os.path.join(out, "samples"), 2, data_shape=(2,),
                             draw=lambda samples, path, title: drawn.append((samples.shape, title)) or
-                            __import__("keras_ddpm.plots", fromlist=["scatter"]).scatter(samples, path, title),
+                            __import__("keras_ddpm.utils.plots", fromlist=["scatter"]).scatter(samples, path, title),
                             tensorboard_dir=os.path.join(out, "tb", "samples"))
     train(model, make_dataset(train_points, 64), out, config, extra_callbacks=[plotter],
           validation_points=validation, validation_bins=5, tensorboard_dir=os.path.join(out, "tb"))
@@ -105,9 +110,9 @@ class StudyTest(tf.test.TestCase):
         self.assertAllClose(result["correlation"]["sliced_w1"], 1.0)
 
     def test_cli_reports_a_missing_folder_in_one_line(self):
-        result = run_script("-m", "keras_ddpm.study", os.path.join(self.out, "nope"))
+        result = run_script("-m", "keras_ddpm.apps.bicycle.study", os.path.join(self.out, "nope"))
         self.assertEqual(result.returncode, 2)
-        self.assertEqual(result.stderr.strip(), f"python -m keras_ddpm.study: error: run folder not found: "
+        self.assertEqual(result.stderr.strip(), f"python -m keras_ddpm.apps.bicycle.study: error: run folder not found: "
                                                 f"{os.path.join(self.out, 'nope')}")
 
 

@@ -1,18 +1,17 @@
 """End-to-end runs of train_sprites.py in a subprocess, as a user would run it."""
 
-import os
-import tempfile
-
 import contextlib
 import io
+import os
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
-import train_sprites
 from helpers import ROOT, run_script
 
 import keras_ddpm.networks.unet  # noqa: F401  (registers UNet for loading)
+import train_sprites
 
 SPRITES = os.environ.get("KERAS_DDPM_SPRITES", os.path.join(ROOT, "..", "shared", "data", "sprites"))
 

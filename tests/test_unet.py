@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ddpm import DiffusionModel, NoiseSchedule
-from keras_ddpm.conv_layers import Downsample, ResidualConvBlock, Upsample
+from keras_ddpm.layers.conv import Downsample, ResidualConvBlock, Upsample
 from keras_ddpm.networks.unet import UNet
 from keras_ddpm.samplers import DDIMSampler
 from keras_ddpm.samplers.base import initial_noise

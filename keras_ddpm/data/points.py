@@ -8,7 +8,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm import checks
+from keras_ddpm.utils import checks
 
 
 def load_points(path, dims: int = 2) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Denoising networks eps_theta(x_t, t).
+"""Layer 2b, the networks: eps_theta(x_t, t) for DDPM and s_theta(x, sigma) for score models.
 
 Each maps ``[x_t, t]`` (``t``: ``(batch,)`` 0-based integer timesteps) to a tensor shaped like
 ``x_t``. Networks may also expose the two halves of that call, which lets samplers compute the
@@ -10,6 +10,7 @@ time embedding of every timestep once instead of once per step:
 
 from keras_ddpm.networks.mlp import DenoisingMLP
 from keras_ddpm.networks.residual_mlp import ResidualMLP
+from keras_ddpm.networks.score_network import NoiseConditionalScoreNetwork
 from keras_ddpm.networks.unet import UNet
 
-__all__ = ["DenoisingMLP", "ResidualMLP", "UNet"]
+__all__ = ["DenoisingMLP", "NoiseConditionalScoreNetwork", "ResidualMLP", "UNet"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_ddpm import checks
 from keras_ddpm.layers import ConditionalDense, LearnableSinusoidalEmbedding
 from keras_ddpm.networks.split import TimeSplitNetwork
+from keras_ddpm.utils import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")

@@ -1,6 +1,6 @@
 """`ResidualMLP`: the `improved` bicycle network, random Fourier features of x_t + residual blocks.
 
-Why these pieces (measured on the bicycle, see the closing note of issue 4):
+Why these pieces (measured on the bicycle; see docs/):
 
 - A ReLU MLP on raw 2D coordinates is biased towards smooth functions (the "spectral bias" of
   Tancik et al. 2020): it learns the wheels as filled discs and never the spokes. Mapping the
@@ -12,104 +12,16 @@ Why these pieces (measured on the bicycle, see the closing note of issue 4):
 
 from __future__ import annotations
 
-import math
-
 import keras
-import numpy as np
-from keras import layers, ops
+from keras import layers
 
-from keras_ddpm import checks
-from keras_ddpm.layers import LearnableSinusoidalEmbedding
+from keras_ddpm.layers import (
+    LearnableSinusoidalEmbedding,
+    RandomFourierFeatures,
+    ResidualBlock,
+)
 from keras_ddpm.networks.split import TimeSplitNetwork
-
-
-@keras.saving.register_keras_serializable(package="keras_ddpm")
-class RandomFourierFeatures(layers.Layer):
-    """``gamma(x) = [sin(2 pi x B), cos(2 pi x B)]`` (Tancik et al. 2020, eq. 5), optionally with ``x``.
-
-    ``B`` is a fixed ``(input_dim, num_frequencies)`` matrix drawn from ``N(0, scale^2)`` with
-    ``seed`` (not trained; saved with the model, so a reloaded model computes the same features).
-    Input ``(batch, input_dim)``, output ``(batch, 2 num_frequencies [+ input_dim])``.
-    """
-
-    def __init__(self, num_frequencies: int = 64, scale: float = 4.0, include_input: bool = True,
-                 seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        num_frequencies = checks.positive_int("num_frequencies", num_frequencies)
-        if not scale > 0:
-            raise ValueError(f"Fourier feature scale must be > 0, got {scale!r}")
-        self.num_frequencies = int(num_frequencies)
-        self.scale = float(scale)
-        self.include_input = bool(include_input)
-        self.seed = int(seed)
-
-    def build(self, input_shape):
-        input_dim = int(input_shape[-1])
-        matrix = np.random.default_rng(self.seed).normal(0.0, self.scale, (input_dim, self.num_frequencies))
-        self.frequencies = self.add_weight(
-            name="frequencies", shape=(input_dim, self.num_frequencies),
-            initializer=keras.initializers.Constant(2.0 * math.pi * matrix.astype(np.float32)),
-            trainable=False,
-        )
-        self.built = True
-
-    def call(self, x):
-        proj = ops.matmul(x, ops.cast(self.frequencies, x.dtype))
-        parts = [ops.sin(proj), ops.cos(proj)] + ([x] if self.include_input else [])
-        return ops.concatenate(parts, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        extra = int(input_shape[-1]) if self.include_input else 0
-        return tuple(input_shape[:-1]) + (2 * self.num_frequencies + extra,)
-
-    def get_config(self):
-        return {**super().get_config(), "num_frequencies": self.num_frequencies, "scale": self.scale,
-                "include_input": self.include_input, "seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package="keras_ddpm")
-class ResidualBlock(layers.Layer):
-    """A pre-norm residual MLP block conditioned on a time embedding ``e``:
-
-    ``h + Dense(act(Dense(norm(h)) + W_e e))`` (the structure of the DDPM UNet's ResBlock, with
-    dense layers instead of convolutions). ``e`` may have batch size 1 and then broadcasts (one
-    timestep for the whole batch, as in sampling). Call with ``[h, e]``.
-    """
-
-    def __init__(self, units: int, activation="silu", normalization: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.units = checks.positive_int("ResidualBlock units", units)
-        self.activation = keras.activations.get(activation)
-        self.normalization = bool(normalization)
-        self.norm = layers.LayerNormalization(name="norm") if self.normalization else None
-        self.dense_in = layers.Dense(self.units, name="dense_in")
-        self.time_projection = layers.Dense(self.units, use_bias=False, name="time_projection")
-        self.dense_out = layers.Dense(self.units, name="dense_out")
-
-    def build(self, input_shape):
-        h_shape, emb_shape = input_shape
-        if int(h_shape[-1]) != self.units:
-            raise ValueError(f"ResidualBlock of width {self.units} got an input of width {h_shape[-1]}")
-        if self.norm is not None:
-            self.norm.build(h_shape)
-        self.dense_in.build(h_shape)
-        self.time_projection.build(emb_shape)
-        self.dense_out.build(tuple(h_shape[:-1]) + (self.units,))
-        self.built = True
-
-    def call(self, inputs):
-        h, emb = inputs
-        y = self.norm(h) if self.norm is not None else h
-        y = self.activation(self.dense_in(y) + self.time_projection(emb))
-        return h + self.dense_out(y)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "normalization": self.normalization}
+from keras_ddpm.utils import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")

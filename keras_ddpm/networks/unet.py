@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from keras_ddpm import checks
-from keras_ddpm.conv_layers import Downsample, ResidualConvBlock, Upsample, _group_count
 from keras_ddpm.layers import LearnableSinusoidalEmbedding
+from keras_ddpm.layers.conv import Downsample, ResidualConvBlock, Upsample, _group_count
+from keras_ddpm.utils import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")

@@ -29,13 +29,12 @@ Two ways in:
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from keras_ddpm import checks
-from keras_ddpm.schedules import NoiseSchedule
-
+from keras_ddpm.process.schedules import NoiseSchedule
+from keras_ddpm.utils import checks
 
 #: Named explicitly so the generator never changes with the device. Note that XLA's Philox
 #: kernels map the same key to different (equally valid) normals than TensorFlow's CPU kernels, so

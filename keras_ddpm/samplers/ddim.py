@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from keras_ddpm import checks
 from keras_ddpm.samplers.base import Sampler, step_noise
+from keras_ddpm.utils import checks
 
 
 def ddim_timesteps(timesteps, num_steps):

@@ -1,0 +1,145 @@
+"""Figures for image diffusion runs: sample grids, one row per class, and a callback that draws a
+grid from a fixed seed every N epochs. Every function writes one file (atomically) and returns
+its path. Images are float arrays in [-1, 1] (the model's range) or uint8.
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_ddpm.apps.sprites.data import to_uint8  # noqa: E402
+from keras_ddpm.training.callbacks import _EveryNEpochs  # noqa: E402
+from keras_ddpm.utils import checks
+from keras_ddpm.utils.io import atomic_path  # noqa: E402
+
+PIXELS_PER_IMAGE_PIXEL = 4  # 16x16 sprites are drawn 64x64
+
+
+def _as_uint8(images) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (N, height, width, channels), got {images.shape}")
+    return images if images.dtype == np.uint8 else to_uint8(images)
+
+
+def tile(images, cols: int, pad: int = 1, pad_value: int = 255) -> np.ndarray:
+    """Lay ``N`` images out in rows of ``cols`` (the last row padded), ``pad`` pixels apart."""
+    images = _as_uint8(images)
+    cols = checks.positive_int("cols", cols)
+    n, h, w, c = images.shape
+    rows = max(1, -(-n // cols))
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), pad_value, np.uint8)
+    for i, image in enumerate(images):
+        r, k = divmod(i, cols)
+        top, left = pad + r * (h + pad), pad + k * (w + pad)
+        canvas[top:top + h, left:left + w] = image
+    return canvas
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format=os.path.splitext(path)[1][1:] or "png")
+    plt.close(fig)
+    return os.fspath(path)
+
+
+def image_grid(images, path, cols: int = 10, title: str | None = None):
+    """A grid of images, ``cols`` per row, drawn pixel-exact (nearest neighbour)."""
+    canvas = tile(images, cols)
+    scale = PIXELS_PER_IMAGE_PIXEL / 100
+    fig = plt.figure(figsize=(canvas.shape[1] * scale, canvas.shape[0] * scale + (0.35 if title else 0)))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(canvas, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def class_rows(rows, path, title: str | None = None):
+    """One row of images per class, the class name at the left; ``rows`` is ``[(name, images), ...]``."""
+    if not rows:
+        raise ValueError("class_rows needs at least one (name, images) row")
+    cols = max(len(images) for _, images in rows)
+    strips = [tile(images, cols) for _, images in rows]
+    scale = PIXELS_PER_IMAGE_PIXEL / 100
+    height = sum(s.shape[0] for s in strips) * scale
+    fig, axes = plt.subplots(len(rows), 1, figsize=(strips[0].shape[1] * scale + 1.2, height + (0.4 if title else 0.1)),
+                             squeeze=False)
+    for ax, (name, _), strip in zip(axes[:, 0], rows, strips):
+        ax.imshow(strip, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def class_labels(num_classes: int, per_class: int) -> np.ndarray:
+    """Class ids ``0,0,..,1,1,..`` (``per_class`` of each): the labels of a one-row-per-class grid."""
+    return np.repeat(np.arange(int(num_classes), dtype=np.int32), int(per_class))
+
+
+def sample_figure(sampler, network, path, num_samples: int, data_shape, seed: int = 0,
+                  class_names=None, guidance_scale: float = 1.0, title: str | None = None, cols: int = 10):
+    """Sample with ``sampler`` and draw the result; returns the samples.
+
+    Unconditional networks get a grid of ``num_samples`` images. Class-conditional networks
+    (``network.num_classes`` set) get one row per class, ``num_samples // num_classes`` (at
+    least 1) images each, sampled with classifier-free guidance scale ``guidance_scale``.
+    """
+    num_classes = getattr(network, "num_classes", None)
+    if num_classes:
+        per_class = max(1, int(num_samples) // num_classes)
+        labels = class_labels(num_classes, per_class)
+        images = sampler.sample(network, (len(labels),) + tuple(data_shape), seed=seed, labels=labels,
+                                guidance_scale=guidance_scale)
+        names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        class_rows([(names[k], images[labels == k]) for k in range(num_classes)], path, title)
+    else:
+        images = sampler.sample(network, (int(num_samples),) + tuple(data_shape), seed=seed)
+        image_grid(images, path, cols=cols, title=title)
+    return images
+
+
+class SampleGridPlotter(_EveryNEpochs):
+    """Every N epochs (and after the last), draw samples from a fixed seed into
+    ``directory/samples_epoch_XXXX.png`` (a grid, or one row per class for a conditional network).
+
+    Args:
+        sampler: a sampler with ``sample(network, shape, seed, labels=..., guidance_scale=...)``.
+        num_samples: images per figure.
+        directory: output folder.
+        data_shape: ``(height, width, channels)``.
+        seed: the fixed seed (the same starting noise every time, so epochs can be compared).
+        class_names: row labels for a conditional network.
+        guidance_scale: classifier-free guidance scale for a conditional network.
+    """
+
+    def __init__(self, sampler, num_samples: int, directory, data_shape, every_n_epochs: int = 4,
+                 seed: int = 0, class_names=None, guidance_scale: float = 1.0):
+        super().__init__(every_n_epochs)
+        self.sampler = sampler
+        self.num_samples = int(num_samples)
+        self.directory = os.fspath(directory)
+        self.data_shape = tuple(data_shape)
+        self.seed = int(seed)
+        self.class_names = class_names
+        self.guidance_scale = float(guidance_scale)
+
+    def on_due_epoch(self, epoch, logs):
+        network = getattr(self.model, "network", self.model)
+        loss = logs.get("loss")
+        title = f"epoch {epoch}" + (f", loss {loss:.4f}" if loss is not None else "")
+        sample_figure(self.sampler, network, os.path.join(self.directory, f"samples_epoch_{epoch:04d}.png"),
+                      self.num_samples, self.data_shape, seed=self.seed, class_names=self.class_names,
+                      guidance_scale=self.guidance_scale, title=title)

@@ -1,0 +1,13 @@
+"""Layer 1, the diffusion process: math only (no `keras.Model`, no files, no plots).
+
+- `schedules`: `NoiseSchedule`, betas and everything derived from them (Ho et al. 2020, section 2).
+- `forward`: q(x_t | x_0) in closed form (eq. 4) and one forward step.
+- `noise_levels`: the geometric sigmas of noise-conditional score models (Song & Ermon 2019).
+- `rng`: the random draws of compiled training steps.
+"""
+
+from keras_ddpm.process.forward import extract, q_sample, q_step
+from keras_ddpm.process.noise_levels import geometric_sigmas
+from keras_ddpm.process.schedules import NoiseSchedule
+
+__all__ = ["NoiseSchedule", "extract", "geometric_sigmas", "q_sample", "q_step"]
