@@ -207,6 +207,7 @@ def train_and_report(args, data_path, preset, argv=None):
         split_cpu,
         steps_per_execution_for,
     )
+    from keras_ddpm.process import timestep_distribution
     from keras_ddpm.training.loop import TrainConfig, compile_model, is_resuming, train
     from keras_ddpm.training.run_folder import check_settings
     from keras_ddpm.utils.io import copy_file, save_model, save_npy, write_text
@@ -245,11 +246,7 @@ def train_and_report(args, data_path, preset, argv=None):
     )
     schedule = NoiseSchedule(args.schedule, args.timesteps)
     # Checked here, after --timesteps (by the schedule) and before anything is written.
-    if not 0.0 <= args.small_t_fraction < 1.0:
-        raise ValueError(f"--small-t-fraction must be in [0, 1), got {args.small_t_fraction}")
-    if args.small_t_fraction > 0 and not 1 <= args.small_t_steps <= schedule.timesteps:
-        raise ValueError(f"--small-t-steps must be in 1..{schedule.timesteps} (--timesteps) when "
-                         f"--small-t-fraction is > 0, got {args.small_t_steps}")
+    timesteps_drawn = timestep_distribution(args.small_t_fraction, args.small_t_steps).check(schedule.timesteps)
     dataset = make_dataset(points, args.batch_size, seed=args.seed, fused_steps=fused_steps)
     print(f"preset: {preset.name} ({preset.description})")
     print(f"strategy: {describe(strategy, args.batch_size)}")
@@ -279,7 +276,7 @@ def train_and_report(args, data_path, preset, argv=None):
     with strategy.scope():  # variables (weights, optimizer state) are created on every replica
         network = preset.build_network(points.shape[1], seed=args.seed)
         diffusion = DiffusionModel(network, schedule, seed=args.seed, fused_steps=fused_steps,
-                                   small_t_fraction=args.small_t_fraction, small_t_steps=args.small_t_steps)
+                                   timestep_distribution=timesteps_drawn)
         model = compile_model(diffusion, config, points.shape[1:], steps_per_epoch=updates_per_epoch)
         shape_check = print_shape_check(network, points.shape[1], args.batch_size, schedule.timesteps)
 

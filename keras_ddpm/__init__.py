@@ -20,7 +20,7 @@ from keras_ddpm.networks import (
     ResidualMLP,
     UNet,
 )
-from keras_ddpm.process import NoiseSchedule, q_sample, q_step
+from keras_ddpm.process import NoiseSchedule, SmallTimestepMixture, UniformTimesteps, q_sample, q_step
 from keras_ddpm.samplers import DDIMSampler, DDPMSampler
 from keras_ddpm.training import DenoisingScoreMatching, DiffusionModel
 
@@ -36,7 +36,9 @@ __all__ = [
     "NoiseSchedule",
     "ResidualMLP",
     "SinusoidalEmbedding",
+    "SmallTimestepMixture",
     "UNet",
+    "UniformTimesteps",
     "q_sample",
     "q_step",
 ]

@@ -11,6 +11,7 @@ from keras_ddpm.networks import DenoisingMLP
 from keras_ddpm.process import rng
 from keras_ddpm.process.forward import q_sample
 from keras_ddpm.process.schedules import NoiseSchedule
+from keras_ddpm.process.timesteps import SmallTimestepMixture, UniformTimesteps
 from keras_ddpm.training.diffusion_model import DiffusionModel
 
 
@@ -93,8 +94,8 @@ class DiffusionModelTest(tf.test.TestCase):
 
     def test_small_t_fraction_draws_the_documented_mixture(self):
         T, S, f, n = 1000, 20, 0.3, 200_000
-        mixed = DiffusionModel(DenoisingMLP(), NoiseSchedule("linear", T), seed=0, small_t_fraction=f,
-                               small_t_steps=S)
+        mixed = DiffusionModel(DenoisingMLP(), NoiseSchedule("linear", T), seed=0,
+                               timestep_distribution=SmallTimestepMixture(f, S))
         t = np.asarray(mixed.sample_timesteps(n))
         self.assertEqual((t.min(), t.max()), (0, T - 1))
         # p(t) = (1 - f)/T + f/S [t < S]: the share below S, and flat inside and outside [0, S).
@@ -109,15 +110,27 @@ class DiffusionModelTest(tf.test.TestCase):
         u = np.asarray(plain.sample_timesteps(n))
         self.assertAllClose(np.mean(u < S), S / T, atol=4 * np.sqrt(S / T / n))
         self.assertAllEqual(u[:100], np.asarray(rng.randint((n,), 0, T, keras.random.SeedGenerator(0)))[:100])
+        self.assertAllClose(np.bincount(t, minlength=T) / n, SmallTimestepMixture(f, S).probabilities(T),
+                            atol=4 * np.sqrt((f / S) / n))
+        self.assertAllClose(UniformTimesteps().probabilities(T), np.full(T, 1 / T))
         restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(mixed))
-        self.assertEqual((restored.small_t_fraction, restored.small_t_steps), (f, S))
+        self.assertEqual(restored.timestep_distribution, SmallTimestepMixture(f, S))
+        self.assertEqual(keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(plain))
+                         .timestep_distribution, UniformTimesteps())
+        # A model saved before the distribution was an object (flat small_t_* keys) loads the same.
+        old = dict(mixed.get_config())
+        del old["timestep_distribution"]
+        old.update(small_t_fraction=f, small_t_steps=S)
+        self.assertEqual(DiffusionModel.from_config(old).timestep_distribution, SmallTimestepMixture(f, S))
 
     def test_small_t_errors(self):
         with self.assertRaisesRegex(ValueError, "small_t_fraction must be in"):
-            DiffusionModel(DenoisingMLP(), small_t_fraction=1.0, small_t_steps=10)
+            DiffusionModel(DenoisingMLP(), timestep_distribution=SmallTimestepMixture(1.0, 10))
         for steps in (0, 1001, 2.5):
             with self.assertRaisesRegex(ValueError, "small_t_steps must be an integer in 1..1000"):
-                DiffusionModel(DenoisingMLP(), small_t_fraction=0.2, small_t_steps=steps)
+                DiffusionModel(DenoisingMLP(), timestep_distribution=SmallTimestepMixture(0.2, steps))
+        with self.assertRaisesRegex(ValueError, "must be a TimestepDistribution"):
+            DiffusionModel(DenoisingMLP(), timestep_distribution="uniform")
 
     def test_ema_uses_keras_optimizer_option(self):
         model = self.make_model(use_ema=True, ema_momentum=0.9)

@@ -143,9 +143,9 @@ class TrainBicycleBadInputTest(tf.test.TestCase):
         self.assert_clean_failure(["--data", good, "--batch-size", "64", "--fused-steps", "2"],
                                   "--fused-steps 2 is more than the 1 minibatches of an epoch")
         self.assert_clean_failure(["--data", good, "--fused-steps", "0"], "--fused-steps: expected an integer >= 1")
-        self.assert_clean_failure(["--data", good, "--small-t-fraction", "1"], r"--small-t-fraction must be in \[0, 1\)")
+        self.assert_clean_failure(["--data", good, "--small-t-fraction", "1"], r"small_t_fraction must be in \[0, 1\)")
         self.assert_clean_failure(["--data", good, "--timesteps", "10", "--small-t-fraction", "0.2", "--small-t-steps",
-                                   "20"], r"--small-t-steps must be in 1..10 \(--timesteps\)")
+                                   "20"], r"small_t_steps must be an integer in 1..10 \(T\)")
         self.assert_clean_failure(["--data", good, "--fused-steps", "2", "--strategy", "mirrored"],
                                   "--fused-steps 2 needs --strategy default")
 

@@ -9,6 +9,7 @@ from keras import ops
 from keras_ddpm.process import rng
 from keras_ddpm.process.forward import q_sample
 from keras_ddpm.process.schedules import NoiseSchedule
+from keras_ddpm.process.timesteps import TimestepDistribution, UniformTimesteps, timestep_distribution
 from keras_ddpm.utils import checks
 
 
@@ -43,14 +44,10 @@ class DiffusionModel(keras.Model):
     with the default (single-device) strategy: under a `tf.distribute` strategy the stack would
     be split along its step axis.
 
-    **Small-t emphasis.** With ``small_t_fraction=f > 0`` each example's ``t`` is drawn from
-    ``Uniform{0..small_t_steps-1}`` with probability ``f`` and from ``Uniform{0..T-1}`` otherwise:
-    ``p(t) = (1 - f)/T + f/S [t < S]`` with ``S = small_t_steps``. In expectation that is the eq. 14
-    loss weighted by ``T p(t)``, another choice of the weights that the "simple" loss already
-    changes (Ho et al. 2020, section 3.4). It trains the last few reverse steps, where the noise is
-    as small as the finest details of the data, on many more examples: on the bicycle, all of the
-    gap in k-NN precision between samples and real data opened in the last ~10 of the 1000
-    reverse steps. ``f = 0`` (the default) is Algorithm 1 exactly.
+    **Training timesteps.** ``timestep_distribution`` draws each example's ``t``: Algorithm 1's
+    ``Uniform{0..T-1}`` by default (`UniformTimesteps`), or another `TimestepDistribution` such
+    as `SmallTimestepMixture`, which favours the smallest timesteps (see
+    `keras_ddpm.process.timesteps`: drawing from ``p(t)`` weights the eq. 14 loss by ``T p(t)``).
 
     Under a `tf.distribute` strategy each replica's loss is divided by the number of replicas
     before the gradient (Keras' optimizer sums the replicas' gradients), so the update equals the
@@ -66,10 +63,8 @@ class DiffusionModel(keras.Model):
             label (classifier-free guidance); 0 for unconditional networks.
         fused_steps: the number of minibatches stacked in each batch (see above); 1 for plain
             batches.
-        small_t_fraction: the probability ``f`` in ``[0, 1)`` of drawing an example's ``t`` from
-            the first ``small_t_steps`` timesteps only (see above); 0 for Algorithm 1.
-        small_t_steps: ``S``, the number of smallest timesteps (0-based ``0..S-1``) that
-            ``small_t_fraction`` draws from; an integer in ``1..T`` when ``small_t_fraction > 0``.
+        timestep_distribution: the `TimestepDistribution` of the training ``t`` (default:
+            `UniformTimesteps`, Algorithm 1).
 
     Compile it like any model; `compile()` with no optimizer uses the assignment's Adam(1e-4).
     For an exponential moving average of the weights use Keras' own option,
@@ -78,22 +73,20 @@ class DiffusionModel(keras.Model):
     """
 
     def __init__(self, network: keras.Model, schedule: NoiseSchedule | None = None, seed=None,
-                 class_dropout: float = 0.0, fused_steps: int = 1, small_t_fraction: float = 0.0,
-                 small_t_steps: int = 0, **kwargs):
+                 class_dropout: float = 0.0, fused_steps: int = 1,
+                 timestep_distribution: TimestepDistribution | None = None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= class_dropout < 1.0:
             raise ValueError(f"class_dropout must be in [0, 1), got {class_dropout!r}")
         self.fused_steps = checks.positive_int("fused_steps", fused_steps)
         self.network = network
         self.schedule = schedule if schedule is not None else NoiseSchedule()
-        if not 0.0 <= small_t_fraction < 1.0:
-            raise ValueError(f"small_t_fraction must be in [0, 1), got {small_t_fraction!r}")
-        T = self.schedule.timesteps
-        if small_t_fraction > 0 and (not checks.is_integer(small_t_steps) or not 1 <= small_t_steps <= T):
-            raise ValueError(f"small_t_steps must be an integer in 1..{T} (T) when small_t_fraction > 0, "
-                             f"got {small_t_steps!r}")
-        self.small_t_fraction = float(small_t_fraction)
-        self.small_t_steps = int(small_t_steps)
+        if timestep_distribution is None:
+            timestep_distribution = UniformTimesteps()
+        if not isinstance(timestep_distribution, TimestepDistribution):
+            raise ValueError("timestep_distribution must be a TimestepDistribution (e.g. UniformTimesteps()), "
+                             f"got {timestep_distribution!r}")
+        self.timestep_distribution = timestep_distribution.check(self.schedule.timesteps)
         self.seed = seed
         self.num_classes = getattr(network, "num_classes", None)
         if class_dropout and not self.num_classes:
@@ -168,14 +161,8 @@ class DiffusionModel(keras.Model):
         return ops.cast(labels, "int32")
 
     def sample_timesteps(self, batch):
-        """One 0-based ``t`` per example: ``Uniform{0..T-1}`` (Algorithm 1), mixed with
-        ``Uniform{0..small_t_steps-1}`` with weight ``small_t_fraction`` when that is > 0."""
-        t = rng.randint((batch,), 0, self.schedule.timesteps, self.noise_seed)
-        if self.small_t_fraction > 0:
-            small = rng.randint((batch,), 0, self.small_t_steps, self.noise_seed)
-            pick = rng.uniform((batch,), self.noise_seed) < self.small_t_fraction
-            t = ops.where(pick, small, t)
-        return t
+        """One 0-based ``t`` per example, from ``timestep_distribution`` (Algorithm 1: uniform)."""
+        return self.timestep_distribution.sample(batch, self.schedule.timesteps, self.noise_seed)
 
     def diffusion_loss(self, x0, training: bool, labels=None):
         """The eq. 14 loss on a batch ``x0``: fresh ``t`` (`sample_timesteps`) and ``eps`` per
@@ -228,7 +215,7 @@ class DiffusionModel(keras.Model):
             loss, steps = self._update(x0, labels), 1
         else:
             self._check_stacked(x0)
-            # A static trip count when the stack's shape is known: XLA ran an unknown one ~2x slower.
+            # A static trip count when the stack's shape is known (faster under XLA: docs/design-notes.md#fused-training-steps).
             steps = x0.shape[0] if x0.shape[0] is not None else tf.shape(x0)[0]
 
             def body(k, total):
@@ -261,8 +248,7 @@ class DiffusionModel(keras.Model):
             "seed": self.seed,
             "class_dropout": self.class_dropout,
             "fused_steps": self.fused_steps,
-            "small_t_fraction": self.small_t_fraction,
-            "small_t_steps": self.small_t_steps,
+            "timestep_distribution": keras.saving.serialize_keras_object(self.timestep_distribution),
         }
 
     @classmethod
@@ -270,4 +256,8 @@ class DiffusionModel(keras.Model):
         config = dict(config)
         network = keras.saving.deserialize_keras_object(config.pop("network"), custom_objects=custom_objects)
         schedule = NoiseSchedule.from_config(config.pop("schedule"))
-        return cls(network=network, schedule=schedule, **config)
+        fraction, steps = config.pop("small_t_fraction", 0.0), config.pop("small_t_steps", 0)  # older files
+        distribution = config.pop("timestep_distribution", None)
+        distribution = (keras.saving.deserialize_keras_object(distribution, custom_objects=custom_objects)
+                        if distribution is not None else timestep_distribution(fraction, steps))
+        return cls(network=network, schedule=schedule, timestep_distribution=distribution, **config)

@@ -176,7 +176,7 @@ def render(summary, compare=()) -> str:
         "`TimestepLoss` (validation loss per bin of t, fixed t and noise) and `keras.callbacks.TensorBoard` "
         f"(`tensorboard --logdir {s.get('tensorboard_dir', 'OUT/tensorboard')}`).\n")
     if c.get("small_t_fraction"):
-        add(f"Training timesteps: {_timesteps_drawn(c)} (`DiffusionModel(small_t_fraction=..., small_t_steps=...)`: "
+        add(f"Training timesteps: {_timesteps_drawn(c)} (`DiffusionModel(timestep_distribution=SmallTimestepMixture(fraction, steps))`: "
             "the eq. 14 loss weighted towards the last reverse steps, where the finest details are decided). Small t have "
             "the largest noise-prediction error, so this run's training loss is higher than a uniform-t loss; the "
             "validation loss below uses uniform t, fixed noise and timesteps, and compares across runs.\n")
