@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Score-based models on a 2D Gaussian mixture (issue 6): analytic scores, DSM, (annealed) Langevin.
+"""Score-based models on a 2D Gaussian mixture: analytic scores, DSM, (annealed) Langevin.
 
 Trains denoising score matching models at a few fixed noise levels and a noise-conditional score
 network on geometric levels, samples with score ascent, Langevin and annealed Langevin dynamics,
@@ -47,7 +47,7 @@ from keras_ddpm.apps.gmm import (  # noqa: E402
 from keras_ddpm.training.run_folder import RunLock  # noqa: E402
 from keras_ddpm.utils.cli import ArgumentParser, positive_float, positive_int, run_cli  # noqa: E402
 
-#: The issue's closing targets for annealed Langevin with the learned score.
+#: The assignment's targets for annealed Langevin with the learned score.
 TARGET_WEIGHT_ERROR = 0.03
 TARGET_MEAN_ERROR = 0.2
 

@@ -12,6 +12,8 @@ scaled to all T steps (every step costs the same).
 FLOPs are counted by TensorFlow's graph profiler (``tf.compat.v1.profiler``, float operations of
 the traced graph: every matmul, add and activation), for one training step (forward + backward)
 and for one sampling step of the network with its time embedding taken from the table.
+
+Recorded runs: benchmarks/RESULTS.md; the design choices they led to: docs/design-notes.md.
 """
 
 from __future__ import annotations

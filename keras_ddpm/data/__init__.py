@@ -1,4 +1,5 @@
-"""Data loaders: text point clouds (bicycle), and later sprites and toy distributions."""
+"""Layer 1, data: point clouds read from text files and their tf.data pipelines (shuffled, batched,
+optionally stacked into fused steps)."""
 
 from keras_ddpm.data.points import (
     fuse_steps,

@@ -65,8 +65,8 @@ def make_dataset(points: np.ndarray, batch_size: int = 64, seed: int | None = 0,
     Each epoch is one permutation of all the points (a perfect shuffle), drawn at once with
     `tf.random.experimental.stateless_shuffle` from a seed that `tf.data.Dataset.random` renews
     for every iteration, then cut into batches: a handful of vector ops per epoch instead of
-    per-example work, so the pipeline costs almost nothing next to training (measured by
-    ``python -m benchmarks.speed``). The same ``seed`` gives the same sequence of epochs.
+    per-example work, so the pipeline costs almost nothing next to training (``python -m
+    benchmarks.speed`` times it alone). The same ``seed`` gives the same sequence of epochs.
 
     Args:
         points: ``(N, ...)`` array.
@@ -118,10 +118,10 @@ def fuse_steps(dataset: tf.data.Dataset, fused_steps: int) -> tf.data.Dataset:
 
     Elements become ``(fused_steps, batch, ...)``, ready for a `keras_ddpm.DiffusionModel` built
     with the same ``fused_steps``; the last ``n mod fused_steps`` batches of each pass (epoch) are
-    dropped, so that every element has the same static shape (XLA compiles one loop of known
-    length; a loop of unknown length measured about 2x slower). `fused_steps_for` picks a value
-    that drops few. Works for any batched dataset whose batches have one shape (``(images,
-    labels)`` pairs too).
+    dropped, so that every element has the same static shape: XLA then compiles one loop of known
+    length, which runs faster than a loop of unknown length (docs/design-notes.md#fused-training-steps).
+    `fused_steps_for` picks a value that drops few. Works for any batched dataset whose batches
+    have one shape (``(images, labels)`` pairs too).
     """
     return dataset.batch(checks.positive_int("fused_steps", fused_steps), drop_remainder=True)
 

@@ -180,7 +180,7 @@ def split_halves(points, seed: int = 0):
 
 
 def meets_targets(result: dict, pr_margin: float = 0.05, w1_factor: float = 1.5) -> bool:
-    """The issue's quality bar: precision and recall within ``pr_margin`` of their floors, sliced W1
+    """The bicycle's quality bar: precision and recall within ``pr_margin`` of their floors, sliced W1
     within ``w1_factor`` times its floor."""
     return (result["precision"] >= result["precision_floor"] - pr_margin
             and result["recall"] >= result["recall_floor"] - pr_margin

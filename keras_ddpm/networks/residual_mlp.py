@@ -1,6 +1,6 @@
 """`ResidualMLP`: the `improved` bicycle network, random Fourier features of x_t + residual blocks.
 
-Why these pieces (measured on the bicycle; see docs/):
+Why these pieces (the runs that chose them: docs/design-notes.md#the-improved-bicycle-preset):
 
 - A ReLU MLP on raw 2D coordinates is biased towards smooth functions (the "spectral bias" of
   Tancik et al. 2020): it learns the wheels as filled discs and never the spokes. Mapping the

@@ -4,23 +4,19 @@
 TensorFlow's default algorithm, which first hashes the seed into a Philox key and counter
 (`StatelessRandomGetKeyCounter`: Philox rounds on scalars, with 64-bit multiplies). Inside an
 XLA cluster, the CPU fusion emitter of TensorFlow 2.21 fuses that scalar hash into the loop over
-the output elements, so it is recomputed for every number drawn. In the bicycle training step at
-batch 4096 the two draws (``t`` and ``eps``) took ~40% of the step (TF profiler with
-``--xla_cpu_enable_xprof_traceme``: the fusions ``broadcast_remainder_fusion`` and
-``bitcast_concatenate_fusion``, ~1.4 ms each per step).
+the output elements, so it is recomputed for every number drawn, and the draws of a small
+network's training step cost a large part of the step.
 
 These functions skip the hash and use the generator's state ``(seed, n)`` as it is: the Philox
 key is ``seed`` and the 128-bit counter starts at ``n * 2**64``. The n-th draw of a generator
 therefore reads the blocks ``n * 2**64, n * 2**64 + 1, ...`` of the one Philox-4x32-10 stream of
 that key, so no two draws overlap (a draw would need 2**64 blocks of 4 numbers to reach the
 next). The generator advances exactly as it does for `keras.random` (one step per draw), so its
-state is saved with the model and restored on resume as before. The numbers differ from
+state is saved with the model and restored on resume. The numbers differ from
 `keras.random`'s for the same seed, and, as for every stateless op, XLA's kernels map a key to
 different (equally valid) numbers than TensorFlow's CPU kernels.
 
-Measured with the assignment network (`model.fit`, fused steps, XLA, 2-core CPU, interleaved
-A/B): batch 4096 from 525k-542k to 792k-896k examples/s, batch 64 from 309k-311k to
-345k-362k.
+The profile and the speed-up: docs/design-notes.md#random-draws-in-training.
 """
 
 from __future__ import annotations

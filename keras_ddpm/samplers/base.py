@@ -67,9 +67,8 @@ def validate_shape(shape):
     return shape
 
 
-#: Rows per block when `in_row_blocks` splits a large batch of points (XLA samplers): 50,000 points
-#: x 1000 DDPM steps ran ~10% faster in blocks of 4096 rows than in one piece on the 2-core CPU
-#: (the activations of a block stay in cache), in interleaved runs (12.1-13.6 s against 13.1-15.2 s).
+#: Rows per block when `in_row_blocks` splits a large batch of points (XLA samplers): the
+#: activations of a block stay in cache. The sizes timed: docs/design-notes.md#row-blocks-in-the-samplers.
 ROW_BLOCK = 4096
 
 

@@ -103,7 +103,7 @@ def steps_per_execution_for(strategy: tf.distribute.Strategy, steps_per_executio
     Keras 3.15's multi-step training loop (``steps_per_execution > 1``) fails under
     `MirroredStrategy` with "You must feed a value for placeholder tensor ..." (its
     ``get_next_as_optional`` inside a ``tf.cond`` does not work on a distributed iterator;
-    measured here with two logical CPU devices), so any strategy other than the default one runs
+    reproduced with two logical CPU devices), so any strategy other than the default one runs
     one step per call. On several GPUs or a TPU each step is large enough for that to cost little.
     """
     if isinstance(strategy, type(tf.distribute.get_strategy())) and not tf.distribute.has_strategy():

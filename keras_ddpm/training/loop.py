@@ -92,9 +92,8 @@ def compile_model(model: DiffusionModel, config: TrainConfig, data_shape,
     ``steps_per_epoch`` counts optimizer updates (minibatches), also when they are fused.
     With ``config.fused_steps > 1`` (which must equal ``model.fused_steps``) Keras' own multi-step
     loop is not used (``steps_per_execution=1``: one stack is already many updates) and the train
-    step is XLA-compiled unless ``config.jit_compile`` says otherwise: together measured ~1.4x
-    faster per epoch than ``steps_per_execution=100`` for both bicycle presets on the 2-core CPU
-    (``python -m benchmarks.speed``).
+    step is XLA-compiled unless ``config.jit_compile`` says otherwise (faster per epoch than
+    ``steps_per_execution=100``: docs/design-notes.md#fused-training-steps).
     """
     if config.fused_steps != model.fused_steps:
         raise ValueError(f"the config fuses {config.fused_steps} steps, the model {model.fused_steps}")

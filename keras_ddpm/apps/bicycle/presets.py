@@ -8,41 +8,8 @@ flags of ``train_bicycle.py`` override single values (``--epochs``, ``--lr``, ..
   batch 64, linear schedule, T = 1000.
 - ``improved``: `ResidualMLP`, random Fourier features of x_t and pre-norm residual blocks, batch
   256 with Adam 1e-3 decayed linearly to 0, 30% of the training timesteps drawn from the 20
-  smallest (`DiffusionModel` ``small_t_fraction``), and Algorithm 2's sigma_t^2 = beta_t. The
-  first choices were kept because they improved the sample metrics in short A/B runs (80 epochs,
-  one CPU core, 5,000 samples against 5,047 held-out points; precision floor 0.983, sliced-W1
-  floor 0.0106):
-
-  ==========================================  =========  =========  =========
-  change (from the row above unless noted)    precision  sliced W1  MMD²
-  ==========================================  =========  =========  =========
-  no Fourier features, constant lr, 71 ep     0.461      0.0289     0.0074
-  + Fourier features (scale 4)                0.685      0.0260     0.0024
-  + linear lr decay to 0 (80 ep)              0.738      0.0109     0.0012
-  + posterior variance in sampling            0.765      0.0109     0.0012
-  Fourier scale 2 instead of 4                0.772      0.0102     0.0007
-  ==========================================  =========  =========  =========
-
-  Then, in full 900-epoch runs (~8 min of training; 20,000 samples against the same held-out
-  points; floors: precision 0.984, recall 0.990, sliced W1 0.0086): partial diffusion of real
-  points showed that *all* of the precision gap opened in the last ~10 reverse steps (starting
-  from t0 = 10 gave the same precision, 0.948, as sampling from t = T), so the small-t denoiser
-  was the weak part, and it is trained on only 2% of the examples with uniform t:
-
-  ==========================================  =========  =========  =========
-  full run, 900 epochs                        precision  recall     sliced W1
-  ==========================================  =========  =========  =========
-  uniform t, posterior variance               0.942      0.970      0.0075
-  30% of t from 0..19, posterior variance     0.984      0.931      0.0081
-  30% of t from 0..19, sigma_t^2 = beta_t     0.979      0.957      0.0082
-  ==========================================  =========  =========  =========
-
-  The last two rows are one model sampled both ways: the sharper model with the smaller posterior
-  variance lost recall (thin parts drawn too thin), the larger beta_t gives it back.
-
-  Tried and dropped: EMA 0.999 instead of the decay (0.716, 0.0137), batch 1024 with lr 2e-3
-  (0.755, 0.0142), Fourier scale 16 (0.489, 0.0157) and 1 (0.729, 0.0104), width 256 at the same
-  wall time (0.727, 0.0100; 2.9x the parameters, no better).
+  smallest (`SmallTimestepMixture`), and Algorithm 2's sigma_t^2 = beta_t. Why each of these
+  choices, with the A/B runs that chose them: docs/design-notes.md#the-improved-bicycle-preset.
 """
 
 from __future__ import annotations
@@ -73,7 +40,7 @@ class Preset:
     schedule: str = "linear"
     timesteps: int = 1000
     variance: str = "beta"  # Algorithm 2's sigma_t^2: "beta" or "posterior"
-    small_t_fraction: float = 0.0  # DiffusionModel: share of t drawn from the first small_t_steps
+    small_t_fraction: float = 0.0  # SmallTimestepMixture: share of t drawn from the first small_t_steps
     small_t_steps: int = 0
 
     def build_network(self, data_dim: int = 2, seed: int = 0) -> keras.Model:
@@ -107,9 +74,7 @@ PRESETS = {
                     "30% of training t from the 20 smallest, sigma_t^2 = beta_t",
         network="ResidualMLP",
         network_kwargs={"width": 128, "num_blocks": 3, "fourier_frequencies": 64, "fourier_scale": 2.0},
-        # 900 epochs: ~8 minutes of training with fused steps on the 2-core CPU, where it met the
-        # quality targets of issue 4 (precision and recall within 0.05 of their floors, sliced W1
-        # below 1.5x its floor); 200 epochs gave precision ~0.85.
+        # 900 epochs: enough to meet evaluation.points.meets_targets (docs/design-notes.md#training-length).
         epochs=900, batch_size=256, learning_rate=1e-3, lr_decay="linear", variance="beta",
         small_t_fraction=0.3, small_t_steps=20,
     ),

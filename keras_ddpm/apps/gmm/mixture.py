@@ -86,7 +86,7 @@ class GaussianMixture:
 
     @classmethod
     def default(cls) -> "GaussianMixture":
-        """The issue's mixture: weights 0.8 / 0.2, means (-5, -5) and (5, 5), correlated covariances.
+        """The assignment's mixture: weights 0.8 / 0.2, means (-5, -5) and (5, 5), correlated covariances.
 
         The components are ~10 standard deviations apart, so plain Langevin dynamics essentially
         never crosses between them (the failure annealed Langevin fixes).
