@@ -8,5 +8,7 @@ from keras_ddpm.data.points import (
     make_dataset,
     split_points,
 )
+from keras_ddpm.data.splits import split_halves, split_indices
 
-__all__ = ["fuse_steps", "fused_steps_for", "load_points", "make_dataset", "split_points"]
+__all__ = ["fuse_steps", "fused_steps_for", "load_points", "make_dataset", "split_halves", "split_indices",
+           "split_points"]

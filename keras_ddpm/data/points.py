@@ -8,6 +8,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm.data.splits import split_indices
 from keras_ddpm.utils import checks
 
 
@@ -47,15 +48,9 @@ def load_points(path, dims: int = 2) -> np.ndarray:
 
 
 def split_points(points: np.ndarray, validation_fraction: float, seed: int = 0):
-    """A seeded random split into ``(train, validation)``.
-
-    Random, not head/tail: files such as bicycle.txt are sorted spatially.
-    """
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation fraction must be in [0, 1), got {validation_fraction}")
-    order = np.random.default_rng(seed).permutation(len(points))
-    n_val = int(round(len(points) * validation_fraction))
-    return points[order[n_val:]], points[order[:n_val]]
+    """A seeded random split into ``(train, validation)`` (`split_indices`)."""
+    train, validation = split_indices(len(points), validation_fraction, seed)
+    return points[train], points[validation]
 
 
 def make_dataset(points: np.ndarray, batch_size: int = 64, seed: int | None = 0, shuffle: bool = True,

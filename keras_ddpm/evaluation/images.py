@@ -3,7 +3,7 @@
 The features come from a pluggable extractor (`keras_ddpm.evaluation.features`); these functions
 only see ``(N, D)`` arrays. Both numbers depend on the extractor and on N, so compare them only
 between runs with the same extractor and sample sizes, next to the real-vs-real floor
-(`split_halves`).
+(`keras_ddpm.data.splits.split_halves`, re-exported here).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 from scipy import linalg
 
+from keras_ddpm.data.splits import split_halves  # noqa: F401  (part of this module's API)
 from keras_ddpm.utils import checks
 
 
@@ -97,11 +98,3 @@ def kid(features1, features2, num_subsets: int = 100, subset_size: int = 1000, s
         for _ in range(int(num_subsets))
     ]
     return float(np.mean(values)), float(np.std(values))
-
-
-def split_halves(n: int, seed: int = 0):
-    """Indices of two disjoint random halves of ``range(n)``: the real-vs-real floor's split."""
-    if n < 4:
-        raise ValueError(f"need at least 4 items to split into halves, got {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[: n // 2]), np.sort(order[n // 2:])

@@ -171,14 +171,6 @@ def evaluate(samples, reference, real, seed: int = 0) -> dict:
     return result
 
 
-def split_halves(points, seed: int = 0):
-    """Two disjoint random halves of ``points`` (for a real-vs-real floor)."""
-    points = _as_points(points, "points")
-    order = np.random.default_rng(seed).permutation(len(points))
-    half = len(points) // 2
-    return points[order[:half]], points[order[half: 2 * half]]
-
-
 def meets_targets(result: dict, pr_margin: float = 0.05, w1_factor: float = 1.5) -> bool:
     """The bicycle's quality bar: precision and recall within ``pr_margin`` of their floors, sliced W1
     within ``w1_factor`` times its floor."""
