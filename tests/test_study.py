@@ -1,9 +1,12 @@
 """The checkpoint study, the validation loss per timestep bin, TensorBoard logs and the report, on a tiny run."""
 
+import contextlib
 import csv
 import glob
+import io
 import json
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -97,6 +100,24 @@ class StudyTest(tf.test.TestCase):
         self.assertIn("validation loss changed by", result["answer"]["text"])
         with open(os.path.join(folder, "answer.json")) as handle:
             self.assertIn("correlation", json.load(handle))
+
+    def test_a_truncated_checkpoint_is_skipped_and_named(self):
+        out = os.path.join(tempfile.mkdtemp(), "run")
+        shutil.copytree(self.out, out)
+        damaged = os.path.join(out, "checkpoints", "epoch_0001.keras")
+        with open(damaged, "r+b") as handle:
+            handle.truncate(os.path.getsize(damaged) // 2)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rows = run_study(out, num_samples=60, validation=self.validation, real=self.real, log=None)["rows"]
+        self.assertEqual([row["epoch"] for row in rows], [2])
+        self.assertIn(f"skipping a damaged checkpoint: checkpoint {damaged} is truncated", err.getvalue())
+        with open(damaged, "wb"):
+            pass
+        os.remove(os.path.join(out, "checkpoints", "epoch_0002.keras"))
+        shutil.copy(damaged, os.path.join(out, "checkpoints", "epoch_0002.keras"))
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaisesRegex(ValueError, "no sound checkpoint"):
+            run_study(out, num_samples=60, validation=self.validation, real=self.real, log=None)
 
     def test_answer_says_not_proportional_when_metrics_move_much_more(self):
         def row(epoch, val, w1):

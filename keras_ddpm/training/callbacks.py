@@ -4,7 +4,6 @@ held-out validation loss per bin of timesteps."""
 from __future__ import annotations
 
 import csv
-import io
 import os
 import time
 
@@ -13,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ddpm.utils import checks, plots
-from keras_ddpm.utils.io import save_model, write_text
+from keras_ddpm.utils.io import save_model, write_csv
 
 
 def _due(epoch: int, every: int, total: int | None) -> bool:
@@ -92,11 +91,7 @@ class PeriodicCheckpoint(_EveryNEpochs):
 
     def _write_index(self, rows):
         fields = list(dict.fromkeys(k for row in rows for k in row))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda r: int(r["epoch"])))
-        write_text(self.index_path, buffer.getvalue())
+        write_csv(self.index_path, sorted(rows, key=lambda r: int(r["epoch"])), fields)
 
 
 class SamplePlotter(_EveryNEpochs):
@@ -128,13 +123,17 @@ class SamplePlotter(_EveryNEpochs):
 
     def on_due_epoch(self, epoch, logs):
         network = getattr(self.model, "network", self.model)
-        samples = self.sampler.sample(network, (self.num_samples,) + self.data_shape, seed=self.seed)
         path = os.path.join(self.directory, f"samples_epoch_{epoch:04d}.png")
         loss = logs.get("loss")
         title = f"epoch {epoch}" + (f", loss {loss:.4f}" if loss is not None else "")
-        self.draw(samples, path, title)
+        self.picture(network, path, title)
         if self.tensorboard_dir is not None:
             log_image(self._summary_writer(), "samples", path, epoch)
+
+    def picture(self, network, path, title):
+        """Sample from ``network`` with the fixed seed and draw the picture at ``path``."""
+        samples = self.sampler.sample(network, (self.num_samples,) + self.data_shape, seed=self.seed)
+        self.draw(samples, path, title)
 
     def _summary_writer(self):
         if self._writer is None:
@@ -172,12 +171,14 @@ class TimestepLoss(keras.callbacks.Callback):
     Adds to the epoch's logs (so `CSVLogger`, `PeriodicCheckpoint` and TensorBoard record them;
     put it before those callbacks): ``val_loss`` and ``val_loss_tAAA_BBB`` for each bin of
     0-based timesteps ``AAA..BBB``.
+
+    For a class-conditional model pass the held-out examples' ``labels`` (class ids) too.
     """
 
     def __init__(self, points, timesteps: int, num_bins: int = 10, repeats: int = 4, seed: int = 0,
-                 batch_size: int = 8192, every_n_epochs: int = 1):
+                 batch_size: int = 8192, every_n_epochs: int = 1, labels=None):
         super().__init__()
-        self.evaluator = TimestepLossEvaluator(points, timesteps, num_bins, repeats, seed, batch_size)
+        self.evaluator = TimestepLossEvaluator(points, timesteps, num_bins, repeats, seed, batch_size, labels)
         self.every_n_epochs = checks.positive_int("every_n_epochs", every_n_epochs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -190,7 +191,7 @@ class TimestepLossEvaluator:
     """Computes ``{"val_loss": ..., "val_loss_tAAA_BBB": ...}`` for a `DiffusionModel` (see `TimestepLoss`)."""
 
     def __init__(self, points, timesteps: int, num_bins: int = 10, repeats: int = 4, seed: int = 0,
-                 batch_size: int = 8192):
+                 batch_size: int = 8192, labels=None):
         points = np.asarray(points, np.float32)
         if points.ndim < 2 or len(points) == 0:
             raise ValueError(f"validation points must be a non-empty (N, ...) array, got shape {points.shape}")
@@ -200,6 +201,12 @@ class TimestepLossEvaluator:
         rng = np.random.default_rng(seed)
         n = len(points) * repeats
         self.x0 = np.concatenate([points] * repeats)
+        if labels is not None:
+            labels = np.asarray(labels, np.int32)
+            if labels.shape != (len(points),):
+                raise ValueError(f"labels must hold one class id per validation example, got shape {labels.shape}")
+            labels = np.concatenate([labels] * repeats)
+        self.labels = labels
         self.t = rng.permutation(np.resize(np.arange(timesteps, dtype=np.int32), n))
         self.noise = rng.standard_normal(self.x0.shape).astype(np.float32)
         self.edges = bin_edges(timesteps, num_bins)
@@ -218,7 +225,8 @@ class TimestepLossEvaluator:
         out = []
         for start in range(0, n, size):
             index = np.arange(start, start + size) % n  # the last batch wraps around; cut below
-            out.append(np.asarray(fn(self.x0[index], self.t[index], self.noise[index])))
+            labels = None if self.labels is None else self.labels[index]
+            out.append(np.asarray(fn(self.x0[index], self.t[index], self.noise[index], labels)))
         return np.concatenate(out)[:n]
 
     def __call__(self, model) -> dict:

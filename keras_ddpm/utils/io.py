@@ -7,6 +7,8 @@ truncated file, even if the process is killed mid-write.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import shutil
 import tempfile
@@ -58,6 +60,16 @@ def save_npy(path, array) -> str:
     with atomic_path(path) as tmp:
         np.save(tmp, np.asarray(array))
     return os.fspath(path)
+
+
+def write_csv(path, rows, fields) -> str:
+    """Write ``rows`` (dicts) as a CSV file with the columns ``fields``, atomically; keys of a row
+    that are not in ``fields`` are left out."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buffer.getvalue())
 
 
 def write_text(path, text: str) -> str:

@@ -31,11 +31,18 @@ def _square_axes(ax, title=None, limits=LIMITS):
         ax.set_title(title, fontsize=9)
 
 
-def _save(fig, path):
+#: Resolution of every figure the package writes.
+DPI = 110
+
+
+def save_figure(fig, path) -> str:
+    """Write ``fig`` to ``path`` atomically (format from the extension, default PNG) at `DPI`, close
+    it and return the path. Every figure of the package is written by this one function."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format=os.path.splitext(path)[1][1:] or "png")
-    plt.close(fig)
-    return path
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=os.path.splitext(path)[1][1:] or "png")
+    if plt.fignum_exists(getattr(fig, "number", -1)):
+        plt.close(fig)
+    return os.fspath(path)
 
 
 def scatter(points, path, title=None, limits=LIMITS, color="k"):
@@ -43,7 +50,7 @@ def scatter(points, path, title=None, limits=LIMITS, color="k"):
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.scatter(points[:, 0], points[:, 1], c=color, **POINT_STYLE)
     _square_axes(ax, title, limits)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scatter_grid(rows, path, limits=LIMITS, size=2.4, suptitle=None):
@@ -61,7 +68,7 @@ def scatter_grid(rows, path, limits=LIMITS, size=2.4, suptitle=None):
             _square_axes(ax, title, limits)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def alphas_cumprod_curves(schedules, path):
@@ -75,7 +82,7 @@ def alphas_cumprod_curves(schedules, path):
     ax.set_title(r"Noise schedules: $\bar\alpha_t$")
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def loss_curve(epochs, losses, path, val_losses=None, bins=None):
@@ -106,7 +113,7 @@ def loss_curve(epochs, losses, path, val_losses=None, bins=None):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6, ncol=2, title="0-based t", title_fontsize=7)
         ax.set_title("Validation loss per bin of timesteps")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def timestep_loss_curves(bin_centers, curves, path, title="Validation loss per bin of timesteps"):
@@ -121,7 +128,7 @@ def timestep_loss_curves(bin_centers, curves, path, title="Validation loss per b
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def metric_curves(epochs, series, path, suptitle=None):
@@ -143,7 +150,7 @@ def metric_curves(epochs, series, path, suptitle=None):
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reverse_process_gif(frames, path, fps=10, limits=(-3.5, 3.5)):

@@ -19,7 +19,6 @@ Command line (after ``train_bicycle.py``, which saves the held-out points it nee
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import sys
@@ -27,7 +26,7 @@ import sys
 import numpy as np
 
 from keras_ddpm.utils import checks
-from keras_ddpm.utils.io import write_text
+from keras_ddpm.utils.io import write_csv, write_text
 
 #: Files ``train_bicycle.py`` saves for the study: the validation split (never trained on) and as
 #: many other real points (from the training split) for the real-vs-real floor.
@@ -67,12 +66,10 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
     Samples of every checkpoint start from the same noise (``seed``), so differences between
     checkpoints come from the weights alone.
     """
-    import keras
-
-    import keras_ddpm.networks.residual_mlp  # noqa: F401  (registers ResidualMLP for loading)
     from keras_ddpm.evaluation.points import evaluate
     from keras_ddpm.samplers import DDPMSampler
     from keras_ddpm.training.callbacks import TimestepLossEvaluator
+    from keras_ddpm.training.checkpoints import check_checkpoint, load_checkpoint
 
     checks.integer_at_least("num_samples", num_samples, 10)
     out_dir = os.fspath(out_dir)
@@ -82,10 +79,15 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
         path = os.path.join(out_dir, "checkpoints", entry["file"])
         if not os.path.exists(path):
             raise FileNotFoundError(f"checkpoint listed in checkpoints.csv is missing: {path}")
+        try:
+            check_checkpoint(path)
+        except ValueError as err:  # e.g. truncated by a kill: the other checkpoints still answer
+            print(f"study: skipping a damaged checkpoint: {err}", file=sys.stderr)
+            continue
         if evaluator is None:
             # One model for all checkpoints (same architecture): each checkpoint's weights are loaded
             # into it, so the compiled sampler and loss are traced and compiled once.
-            model = keras.saving.load_model(path, compile=False)
+            model = load_checkpoint(path, compile=False)
             schedule = model.schedule
             evaluator = TimestepLossEvaluator(validation, schedule.timesteps, num_bins, seed=seed)
             sampler = DDPMSampler(schedule, variance=variance, jit_compile=True)
@@ -103,6 +105,8 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
             log(f"study: epoch {row['epoch']}: loss {row['loss']:.4f}, val_loss {row['val_loss']:.4f}, "
                 f"sliced W1 {row['sliced_w1']:.4f} (floor {row['sliced_w1_floor']:.4f}), "
                 f"precision {row['precision']:.3f}, recall {row['recall']:.3f}")
+    if not rows:
+        raise ValueError(f"no sound checkpoint in {os.path.join(out_dir, 'checkpoints')} to study")
     return rows
 
 
@@ -193,12 +197,7 @@ def write_study(out_dir, rows) -> dict:
 
     folder = os.path.join(os.fspath(out_dir), "study")
     os.makedirs(folder, exist_ok=True)
-    fields = [k for k in rows[0] if k != "samples"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(os.path.join(folder, "study.csv"), buffer.getvalue())
+    write_csv(os.path.join(folder, "study.csv"), rows, [k for k in rows[0] if k != "samples"])
 
     epochs = np.array([r["epoch"] for r in rows])
     series = {"loss": {"train": [r["loss"] for r in rows], "validation": [r["val_loss"] for r in rows]}}

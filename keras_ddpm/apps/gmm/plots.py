@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from keras_ddpm.utils.plots import save_figure
+
 
 def grid_points(extent, resolution: int):
     """A ``resolution x resolution`` grid over ``extent = (xmin, xmax, ymin, ymax)``: ``(xx, yy, points)``."""
@@ -82,7 +84,7 @@ def score_field_figure(panels, extent, path, num_arrows: int = 21, share: str = 
             ax.set_aspect("equal")
     if suptitle:
         fig.suptitle(suptitle)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 def trajectories_figure(log_prob_fn, trajectories: dict, extent, path):
@@ -103,7 +105,7 @@ def trajectories_figure(log_prob_fn, trajectories: dict, extent, path):
             ax.plot(*path_xy[-1, j], "x", color=color, ms=7, mew=2)
         ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 def scatter_figure(samples: dict, extent, path, means=None, log_prob_fn=None,
@@ -133,7 +135,7 @@ def scatter_figure(samples: dict, extent, path, means=None, log_prob_fn=None,
         ax.set_ylim(extent[2], extent[3])
         ax.set_aspect("equal")
         ax.set_title(title, fontsize=10)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 def loss_figure(histories: dict, path):
@@ -146,4 +148,4 @@ def loss_figure(histories: dict, path):
     ax.set_ylabel("DSM loss")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)

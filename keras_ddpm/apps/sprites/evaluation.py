@@ -21,8 +21,6 @@ Writes ``timing.csv``, ``metrics.csv``, ``results.json``, ``results.md`` (both t
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
@@ -118,7 +116,7 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
     from keras_ddpm.apps.sprites.figures import image_grid
     from keras_ddpm.evaluation.images import fid, kid, split_halves
     from keras_ddpm.samplers.base import initial_noise
-    from keras_ddpm.utils.io import write_text
+    from keras_ddpm.utils.io import write_csv, write_text
 
     images = np.asarray(images)
     labels = np.asarray(labels)
@@ -170,11 +168,10 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
               "floor": floor, "rows": rows, "load": _loadavg()}
     os.makedirs(out_dir, exist_ok=True)
     write_text(os.path.join(out_dir, "results.json"), json.dumps(result, indent=2) + "\n")
-    write_text(os.path.join(out_dir, "timing.csv"), _csv(rows, ("sampler", "steps", "samples", "seconds",
-                                                                "speedup", "warm_up_seconds")))
-    write_text(os.path.join(out_dir, "metrics.csv"),
-               _csv([{"sampler": "real vs real (floor)", "steps": "", **floor}] + rows,
-                    ("sampler", "steps", "fid", "kid", "kid_std")))
+    write_csv(os.path.join(out_dir, "timing.csv"), rows,
+              ("sampler", "steps", "samples", "seconds", "speedup", "warm_up_seconds"))
+    write_csv(os.path.join(out_dir, "metrics.csv"), [{"sampler": "real vs real (floor)", "steps": "", **floor}] + rows,
+              ("sampler", "steps", "fid", "kid", "kid_std"))
     table = markdown_tables(result)
     write_text(os.path.join(out_dir, "results.md"), table)
     print(table)
@@ -198,14 +195,6 @@ def markdown_tables(result) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['sampler']} | {r['fid']:.2f} | {r['kid']:.4g} +- {r['kid_std']:.2g} |")
     return "\n".join(lines) + "\n"
-
-
-def _csv(rows, fields) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _loadavg() -> str:
@@ -239,14 +228,16 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"model file not found: {args.model}")
-    import keras
     import tensorflow_datasets as tfds
 
-    import keras_ddpm  # noqa: F401  (registers the custom objects)
     from keras_ddpm.apps.sprites.tfds_builder import sprites_builder
-    from keras_ddpm.networks.unet import UNet  # noqa: F401
+    from keras_ddpm.networks.unet import UNet
+    from keras_ddpm.training.checkpoints import load_checkpoint
 
-    model = keras.saving.load_model(args.model, compile=False)
+    model = load_checkpoint(args.model, compile=False)
+    if not isinstance(getattr(model, "network", None), UNet):
+        raise ValueError(f"{args.model} holds a {type(model).__name__} of "
+                         f"{type(getattr(model, 'network', model)).__name__}, not a sprite DiffusionModel")
     network, schedule = model.network, model.schedule
     builder = sprites_builder(args.data_dir, args.images, args.labels, data_dir=args.tfds_dir)
     images, labels = tfds.as_numpy(builder.as_dataset(split="train", batch_size=-1, as_supervised=True))

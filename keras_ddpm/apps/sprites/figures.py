@@ -5,8 +5,6 @@ its path. Images are float arrays in [-1, 1] (the model's range) or uint8.
 
 from __future__ import annotations
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display needed
@@ -14,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_ddpm.apps.sprites.data import to_uint8  # noqa: E402
-from keras_ddpm.training.callbacks import _EveryNEpochs  # noqa: E402
+from keras_ddpm.training.callbacks import SamplePlotter  # noqa: E402
 from keras_ddpm.utils import checks
-from keras_ddpm.utils.io import atomic_path  # noqa: E402
+from keras_ddpm.utils.plots import DPI, save_figure  # noqa: E402
 
 PIXELS_PER_IMAGE_PIXEL = 4  # 16x16 sprites are drawn 64x64
 
@@ -42,24 +40,17 @@ def tile(images, cols: int, pad: int = 1, pad_value: int = 255) -> np.ndarray:
     return canvas
 
 
-def _save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", format=os.path.splitext(path)[1][1:] or "png")
-    plt.close(fig)
-    return os.fspath(path)
-
-
 def image_grid(images, path, cols: int = 10, title: str | None = None):
     """A grid of images, ``cols`` per row, drawn pixel-exact (nearest neighbour)."""
     canvas = tile(images, cols)
-    scale = PIXELS_PER_IMAGE_PIXEL / 100
+    scale = PIXELS_PER_IMAGE_PIXEL / DPI
     fig = plt.figure(figsize=(canvas.shape[1] * scale, canvas.shape[0] * scale + (0.35 if title else 0)))
     ax = fig.add_axes([0, 0, 1, 1])
     ax.imshow(canvas, interpolation="nearest")
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def class_rows(rows, path, title: str | None = None):
@@ -68,7 +59,7 @@ def class_rows(rows, path, title: str | None = None):
         raise ValueError("class_rows needs at least one (name, images) row")
     cols = max(len(images) for _, images in rows)
     strips = [tile(images, cols) for _, images in rows]
-    scale = PIXELS_PER_IMAGE_PIXEL / 100
+    scale = PIXELS_PER_IMAGE_PIXEL / DPI
     height = sum(s.shape[0] for s in strips) * scale
     fig, axes = plt.subplots(len(rows), 1, figsize=(strips[0].shape[1] * scale + 1.2, height + (0.4 if title else 0.1)),
                              squeeze=False)
@@ -81,7 +72,7 @@ def class_rows(rows, path, title: str | None = None):
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def class_labels(num_classes: int, per_class: int) -> np.ndarray:
@@ -111,9 +102,10 @@ def sample_figure(sampler, network, path, num_samples: int, data_shape, seed: in
     return images
 
 
-class SampleGridPlotter(_EveryNEpochs):
+class SampleGridPlotter(SamplePlotter):
     """Every N epochs (and after the last), draw samples from a fixed seed into
-    ``directory/samples_epoch_XXXX.png`` (a grid, or one row per class for a conditional network).
+    ``directory/samples_epoch_XXXX.png`` (a grid, or one row per class for a conditional network),
+    and log it to TensorBoard when ``tensorboard_dir`` is given (see `SamplePlotter`).
 
     Args:
         sampler: a sampler with ``sample(network, shape, seed, labels=..., guidance_scale=...)``.
@@ -123,23 +115,16 @@ class SampleGridPlotter(_EveryNEpochs):
         seed: the fixed seed (the same starting noise every time, so epochs can be compared).
         class_names: row labels for a conditional network.
         guidance_scale: classifier-free guidance scale for a conditional network.
+        tensorboard_dir: also log each figure there as a TensorBoard image.
     """
 
     def __init__(self, sampler, num_samples: int, directory, data_shape, every_n_epochs: int = 4,
-                 seed: int = 0, class_names=None, guidance_scale: float = 1.0):
-        super().__init__(every_n_epochs)
-        self.sampler = sampler
-        self.num_samples = int(num_samples)
-        self.directory = os.fspath(directory)
-        self.data_shape = tuple(data_shape)
-        self.seed = int(seed)
+                 seed: int = 0, class_names=None, guidance_scale: float = 1.0, tensorboard_dir=None):
+        super().__init__(sampler, num_samples, directory, every_n_epochs, seed=seed, data_shape=data_shape,
+                         tensorboard_dir=tensorboard_dir)
         self.class_names = class_names
         self.guidance_scale = float(guidance_scale)
 
-    def on_due_epoch(self, epoch, logs):
-        network = getattr(self.model, "network", self.model)
-        loss = logs.get("loss")
-        title = f"epoch {epoch}" + (f", loss {loss:.4f}" if loss is not None else "")
-        sample_figure(self.sampler, network, os.path.join(self.directory, f"samples_epoch_{epoch:04d}.png"),
-                      self.num_samples, self.data_shape, seed=self.seed, class_names=self.class_names,
-                      guidance_scale=self.guidance_scale, title=title)
+    def picture(self, network, path, title):
+        sample_figure(self.sampler, network, path, self.num_samples, self.data_shape, seed=self.seed,
+                      class_names=self.class_names, guidance_scale=self.guidance_scale, title=title)
