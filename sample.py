@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Draw samples from an exported keras-ddpm SavedModel, with TensorFlow alone.
 
-    python sample.py saved_models/bicycle --n 20000 --seed 0 --out samples/bicycle.npy
-    python sample.py saved_models/bicycle --n 20000 --ddim-steps 50 --eta 0 --out samples/ddim50.npy
-    python sample.py saved_models/sprites --n 50 --labels 0,1,2,3,4 --guidance-scale 3 --out sprites.npy
+    python sample.py saved_models/bicycle --num-samples 20000 --seed 0 --out samples/bicycle.npy
+    python sample.py saved_models/bicycle --num-samples 20000 --ddim-steps 50 --eta 0 --out samples/ddim50.npy
+    python sample.py saved_models/sprites --num-samples 50 --labels 0,1,2,3,4 --guidance-scale 3 --out sprites.npy
     python sample.py saved_models/bicycle --from points.npy --t-start 250 --out edited.npy   # SDEdit
 
 Writes the samples (``.npy``, float32, ``(n, *data_shape)``) and a picture next to them (the same
@@ -77,21 +77,22 @@ def _labels(text):
 def parse_args(argv=None):
     p = ArgumentParser(prog="sample.py", description="Sample from a keras-ddpm SavedModel (DDPM or DDIM).")
     p.add_argument("path", help="the SavedModel folder (e.g. saved_models/bicycle)")
-    p.add_argument("--n", type=_int(1), default=20000, help="number of samples (default: %(default)s)")
+    p.add_argument("--num-samples", "--n", dest="n", type=_int(1), default=20000,
+                   help="number of samples (default: %(default)s)")
     p.add_argument("--seed", type=_int(0), default=0, help="same seed, same samples (default: %(default)s)")
     p.add_argument("--ddim-steps", type=int, default=None,
                    help="sample with DDIM in this many steps (1..T) instead of DDPM's T steps")
     p.add_argument("--eta", type=_float, default=None,
                    help="DDIM stochasticity in [0, 1]: 0 deterministic, 1 DDPM-like (default: 0)")
     p.add_argument("--labels", type=_labels, default=None,
-                   help="class-conditional models: comma-separated class ids, repeated to --n samples "
+                   help="class-conditional models: comma-separated class ids, repeated to --num-samples samples "
                    "(default: every class in turn); the id num_classes means 'no class'")
     p.add_argument("--guidance-scale", type=_float, default=1.0,
                    help="classifier-free guidance w: 1 plain conditional, 0 unconditional, >1 "
                    "stronger (default: %(default)s)")
     p.add_argument("--from", dest="from_file", default=None,
                    help="partial diffusion (SDEdit): a .npy of data to noise to --t-start and denoise "
-                   "(--n is then its length)")
+                   "(--num-samples is then its length)")
     p.add_argument("--t-start", type=int, default=None, help="0-based timestep for --from")
     p.add_argument("--out", required=True, help="output .npy file; the picture goes next to it (.png)")
     p.add_argument("--picture", default=None, help="picture file (default: --out with .png); 'none' to skip")

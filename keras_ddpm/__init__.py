@@ -20,7 +20,13 @@ from keras_ddpm.networks import (
     ResidualMLP,
     UNet,
 )
-from keras_ddpm.process import NoiseSchedule, SmallTimestepMixture, UniformTimesteps, q_sample, q_step
+from keras_ddpm.process import (
+    NoiseSchedule,
+    SmallTimestepMixture,
+    UniformTimesteps,
+    q_sample,
+    q_step,
+)
 from keras_ddpm.samplers import DDIMSampler, DDPMSampler
 from keras_ddpm.training import DenoisingScoreMatching, DiffusionModel
 

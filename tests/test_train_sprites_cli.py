@@ -39,7 +39,7 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
             "--out", out, "--subset", "200", "--epochs", "2", "--repeat", "1", "--base-features", "8",
             "--timesteps", "12", "--ddim-steps", "4", "--num-samples", "14", "--plot-samples", "7",
             "--plot-every", "1", "--checkpoint-every", "2", "--steps-per-execution", "2",
-            "--save-model", saved, "--no-jit", "--seed", "3", "--verbose", "0",
+            "--save-model", saved, "--no-jit", "--seed", "3", "--verbose", "0", "--validation-fraction", "0.1",
         )
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         for name in EXPECTED_FILES:
@@ -48,7 +48,13 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
         self.assertIn("7 classes (person, creature, food, magic, item, terrain, effect)", result.stdout)
         self.assertIn("via TFDS config 'nethack_slashem'", result.stdout)
         with open(os.path.join(out, "loss.csv")) as handle:
-            self.assertLen(handle.read().strip().splitlines(), 3)  # header + 2 epochs
+            rows = handle.read().strip().splitlines()
+        self.assertLen(rows, 3)  # header + 2 epochs
+        self.assertIn("val_loss_t000_", rows[0], "the validation loss per timestep bin, as for the bicycle")
+        self.assertIn("training on 180 sprites, 20 held out", result.stdout)
+        logged = {os.path.basename(folder) for folder, _, files in os.walk(os.path.join(out, "tensorboard"))
+                  if any("tfevents" in f for f in files)}
+        self.assertContainsSubset({"train", "samples"}, logged, "TensorBoard scalars and sample grids")
         self.assertFalse(os.path.exists(os.path.join(out, "backup")), "backup removed after a finished run")
         leftovers = [f for _, _, files in os.walk(out) for f in files if ".tmp" in f]
         self.assertEmpty(leftovers)
@@ -58,6 +64,17 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
         self.assertEqual(model.schedule.timesteps, 12)
         x = np.zeros((2, 16, 16, 3), np.float32)
         self.assertEqual(model.network([x, np.zeros(2, np.int32), np.zeros(2, np.int32)]).shape, x.shape)
+
+        # The run exported its samplers beside --save-model; sample.py draws a sprite grid from them.
+        export = os.path.join(out, "saved", "sprites")
+        self.assertTrue(os.path.isfile(os.path.join(export, "saved_model.pb")), os.listdir(os.path.dirname(export)))
+        grid = os.path.join(out, "drawn.npy")
+        drawn = run_script("sample.py", export, "--num-samples", "14", "--ddim-steps", "4", "--labels", "0,1",
+                           "--seed", "1", "--out", grid)
+        self.assertEqual(drawn.returncode, 0, drawn.stderr[-3000:])
+        samples = np.load(grid)
+        self.assertEqual(samples.shape, (14, 16, 16, 3))
+        self.assertTrue(os.path.getsize(os.path.join(out, "drawn.png")) > 0)
 
 
 class TrainSpritesErrorsTest(tf.test.TestCase):
@@ -86,6 +103,12 @@ class TrainSpritesErrorsTest(tf.test.TestCase):
             (["--preset", "gpu"], "invalid choice: 'gpu'"),
             (["--class-dropout", "1"], r"--class-dropout must be in \[0, 1\)"),
             (["--eta", "2"], r"--eta must be in \[0, 1\]"),
+            # Used only after training, so checked before it:
+            (["--evaluate", "--eval-ddim-steps", "abc"], "--eval-ddim-steps: DDIM steps must be comma-separated"),
+            (["--evaluate", "--eval-ddim-steps", "10,900"], r"--eval-ddim-steps: DDIM steps must be integers in 1..500"),
+            (["--evaluate", "--inception-weights", "/nonexistent/inception.h5"], "--inception-weights: no such file"),
+            (["--guidance-scale", "nan"], "--guidance-scale must be a finite number"),
+            (["--validation-fraction", "0.6"], r"--validation-fraction: expected a number in \[0, 0.5\)"),
         ):
             stderr = io.StringIO()
             with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
@@ -94,10 +117,33 @@ class TrainSpritesErrorsTest(tf.test.TestCase):
             self.assertLen(stderr.getvalue().strip().splitlines(), 1)
             self.assertRegex(stderr.getvalue(), pattern)
 
+    def test_evaluation_of_a_damaged_or_wrong_model_is_one_line(self):
+        from keras_ddpm import DenoisingMLP, DiffusionModel, NoiseSchedule
+        from keras_ddpm.apps.sprites import evaluation
+        from keras_ddpm.utils.cli import run_cli
+
+        folder = tempfile.mkdtemp()
+        bicycle = DiffusionModel(DenoisingMLP(hidden_units=(8,), embedding_units=8), NoiseSchedule("linear", 10))
+        bicycle.build((None, 2))
+        bicycle.save(os.path.join(folder, "bicycle.keras"))
+        with open(os.path.join(folder, "bicycle.keras"), "rb") as handle:
+            head = handle.read(200)
+        with open(os.path.join(folder, "truncated.keras"), "wb") as handle:
+            handle.write(head)
+        for name, pattern in (("truncated.keras", "truncated.keras is truncated or not a .keras file"),
+                              ("bicycle.keras", "holds a DiffusionModel of DenoisingMLP, not a sprite DiffusionModel")):
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr):
+                code = run_cli(evaluation.main, ["--model", os.path.join(folder, name), "--data-dir", SPRITES,
+                                                 "--out", os.path.join(folder, "eval")], prog="evaluation")
+            self.assertEqual(code, 2, stderr.getvalue())
+            self.assertLen(stderr.getvalue().strip().splitlines(), 1, stderr.getvalue())
+            self.assertRegex(stderr.getvalue(), pattern)
+
     def test_presets_fill_unset_flags_only(self):
         args = train_sprites.parse_args(["--preset", "cpu", "--epochs", "3"])
         self.assertEqual(args.epochs, 3)
-        self.assertEqual(args.base_features, train_sprites.PRESETS["cpu"]["base_features"])
+        self.assertEqual(args.base_features, train_sprites.PRESETS["cpu"].base_features)
         course = train_sprites.parse_args([])
         self.assertEqual((course.epochs, course.batch_size, course.lr, course.base_features, course.timesteps),
                          (32, 100, 1e-3, 64, 500))

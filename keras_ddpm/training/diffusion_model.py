@@ -9,7 +9,11 @@ from keras import ops
 from keras_ddpm.process import rng
 from keras_ddpm.process.forward import q_sample
 from keras_ddpm.process.schedules import NoiseSchedule
-from keras_ddpm.process.timesteps import TimestepDistribution, UniformTimesteps, timestep_distribution
+from keras_ddpm.process.timesteps import (
+    TimestepDistribution,
+    UniformTimesteps,
+    timestep_distribution,
+)
 from keras_ddpm.utils import checks
 
 

@@ -112,7 +112,7 @@ def is_resuming(out_dir, resume: bool = True) -> bool:
 
 
 def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_callbacks=(),
-          validation_data=None, validation_points=None, validation_bins: int = 10,
+          validation_data=None, validation_points=None, validation_labels=None, validation_bins: int = 10,
           tensorboard_dir=None, seed: int = 0, time_limit: float | None = None) -> keras.callbacks.History:
     """`model.fit` with the standard callbacks writing into ``out_dir``.
 
@@ -122,6 +122,7 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
         validation_points: held-out examples (an array) for the `TimestepLoss` callback instead:
             ``val_loss`` and ``val_loss_tAAA_BBB`` per bin of timesteps each epoch, with fixed t
             and noise so epochs are comparable. Give one of the two, not both.
+        validation_labels: the class ids of ``validation_points``, for a class-conditional model.
         validation_bins: number of timestep bins for ``validation_points``.
         tensorboard_dir: log the epoch's scalars there with `keras.callbacks.TensorBoard`.
         seed: seeds the fixed t and noise of ``validation_points``.
@@ -144,7 +145,8 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
     # StopOnNaN first: on a NaN loss it stops before any callback saves that epoch's weights.
     callbacks = [StopOnNaN(checkpoint_dir)]
     if validation_points is not None:  # first, so that every later callback sees its logs
-        callbacks.append(TimestepLoss(validation_points, model.schedule.timesteps, validation_bins, seed=seed))
+        callbacks.append(TimestepLoss(validation_points, model.schedule.timesteps, validation_bins, seed=seed,
+                                      labels=validation_labels))
     if time_limit is not None:
         callbacks.append(TimeLimit(time_limit))
     callbacks += [

@@ -1,0 +1,226 @@
+"""The bicycle assignment end to end: train a DDPM on 2D points, then write every figure, the
+metrics against held-out points, partial diffusion, the checkpoint study, ``summary.json`` and
+``REPORT.md`` into the output folder. ``train_bicycle.py`` parses the flags and calls `run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+FORWARD_STEPS = (0, 5, 50, 100, 250, 500, 750, 999)
+
+
+def run(args, data_path, preset, command: str) -> int:
+    """Train and report as the flags ``args`` say (one run per ``args.out`` at a time)."""
+    from keras_ddpm.apps.flags import export_path
+    from keras_ddpm.apps.pipeline import check_outputs
+    from keras_ddpm.training.run_folder import RunLock
+
+    save_model = check_outputs(args.save_model, export_path(args.save_model, args.export))
+    with RunLock(args.out):  # refuses at once if another run writes into --out
+        return train_and_report(args, data_path, preset, save_model, command)
+
+
+def train_and_report(args, data_path, preset, save_model, command: str) -> int:
+    wall_start = time.time()
+
+
+    import keras
+    import numpy as np
+
+    from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
+    from keras_ddpm.apps.bicycle.figures import (
+        write_final_figures,
+        write_partial_diffusion,
+        write_preliminary_figures,
+    )
+    from keras_ddpm.apps.bicycle.report import SUMMARY_FILE, load_summary, write_report
+    from keras_ddpm.apps.bicycle.study import REAL_FILE, VALIDATION_FILE, run_study
+    from keras_ddpm.apps.flags import export_path, verbosity
+    from keras_ddpm.apps.pipeline import save_outputs
+    from keras_ddpm.data import fused_steps_for, load_points, make_dataset, split_points
+    from keras_ddpm.evaluation.points import evaluate, meets_targets
+    from keras_ddpm.process import timestep_distribution
+    from keras_ddpm.training.callbacks import SamplePlotter, read_loss_csv
+    from keras_ddpm.training.checkpoints import TrainingDiverged
+    from keras_ddpm.training.distribute import (
+        check_global_batch_size,
+        describe,
+        make_strategy,
+        split_cpu,
+        steps_per_execution_for,
+    )
+    from keras_ddpm.training.loop import TrainConfig, compile_model, is_resuming, train
+    from keras_ddpm.training.run_folder import check_settings
+    from keras_ddpm.utils.io import save_npy, write_text
+
+    # Before TensorFlow initialises its devices (the multi-worker strategy needs that too).
+    if args.cpu_devices:
+        split_cpu(args.cpu_devices)
+    strategy = make_strategy(args.strategy)
+    check_global_batch_size(args.batch_size, strategy)
+
+    compare = [load_summary(other) for other in args.compare_with]  # fail early on a bad folder
+    verbose = verbosity(args.verbose)
+    all_points = load_points(data_path)
+    # A random split (the file is sorted spatially); the validation points are never trained on.
+    points, validation = split_points(all_points, args.validation_fraction, seed=args.seed)
+    if args.subset is not None and args.subset < len(points):
+        points = points[np.random.default_rng(args.seed).permutation(len(points))[: args.subset]]
+    if len(validation) < 10:
+        validation = None
+    steps_per_epoch = len(points) // args.batch_size
+    if args.fused_steps is not None and args.fused_steps > 1 and args.strategy != "default":
+        raise ValueError(f"--fused-steps {args.fused_steps} needs --strategy default (a distribution strategy "
+                         "would split the stacked minibatches along the step axis)")
+    if args.fused_steps is not None and 0 < steps_per_epoch < args.fused_steps:  # 0: make_dataset says why
+        raise ValueError(f"--fused-steps {args.fused_steps} is more than the {steps_per_epoch} minibatches "
+                         "of an epoch")
+    fused_steps = args.fused_steps or (fused_steps_for(max(1, steps_per_epoch)) if args.strategy == "default" else 1)
+    updates_per_epoch = steps_per_epoch // fused_steps * fused_steps  # fuse_steps drops the rest
+    config = TrainConfig(
+        epochs=args.epochs, learning_rate=args.lr, lr_decay=args.lr_decay, ema_momentum=args.ema_momentum,
+        steps_per_execution=steps_per_execution_for(strategy, max(1, min(args.steps_per_execution, steps_per_epoch))),
+        fused_steps=fused_steps, jit_compile=False if args.no_jit else None,
+        checkpoint_every=args.checkpoint_every,
+        plot_every=args.plot_every, resume=not args.no_resume,
+        verbose=verbose,
+    )
+    schedule = NoiseSchedule(args.schedule, args.timesteps)
+    # Checked here, after --timesteps (by the schedule) and before anything is written.
+    timesteps_drawn = timestep_distribution(args.small_t_fraction, args.small_t_steps).check(schedule.timesteps)
+    dataset = make_dataset(points, args.batch_size, seed=args.seed, fused_steps=fused_steps)
+    print(f"preset: {preset.name} ({preset.description})")
+    print(f"strategy: {describe(strategy, args.batch_size)}")
+    print(f"data: {len(all_points)} points from {data_path}; training on {len(points)}"
+          + (f", {len(validation)} held out for validation" if validation is not None else ""))
+
+    keras.utils.set_random_seed(args.seed)
+    out = args.out
+    # Refuses to resume an unfinished run in OUT with other settings, before anything is written.
+    check_settings(out, {
+        "--preset": preset.name, "--data": os.path.abspath(data_path), "--subset": args.subset,
+        "--validation-fraction": args.validation_fraction, "--seed": args.seed, "--epochs": args.epochs,
+        "--batch-size": args.batch_size, "--lr": args.lr, "--lr-decay": args.lr_decay,
+        "--ema-momentum": args.ema_momentum, "--schedule": args.schedule, "--timesteps": args.timesteps,
+        "--small-t-fraction": args.small_t_fraction, "--small-t-steps": args.small_t_steps,
+        "--fused-steps": fused_steps,
+    }, resuming=is_resuming(out, config.resume))
+    write_preliminary_figures(points, schedule, out, seed=args.seed, forward_steps=FORWARD_STEPS)
+    real = None
+    if validation is not None:
+        # Real points for the real-vs-real floor: training points, as many as the largest sample.
+        count = min(len(points), max(args.num_samples, args.study_samples))
+        real = points[np.random.default_rng(args.seed + 1).permutation(len(points))[:count]]
+        save_npy(os.path.join(out, VALIDATION_FILE), validation)
+        save_npy(os.path.join(out, REAL_FILE), real)
+
+    with strategy.scope():  # variables (weights, optimizer state) are created on every replica
+        network = preset.build_network(points.shape[1], seed=args.seed)
+        diffusion = DiffusionModel(network, schedule, seed=args.seed, fused_steps=fused_steps,
+                                   timestep_distribution=timesteps_drawn)
+        model = compile_model(diffusion, config, points.shape[1:], steps_per_epoch=updates_per_epoch)
+        shape_check = print_shape_check(network, points.shape[1], args.batch_size, schedule.timesteps)
+
+    tensorboard_dir = None if args.no_tensorboard else os.path.join(out, "tensorboard")
+    sampler = DDPMSampler(schedule, variance=args.variance, jit_compile=not args.no_jit)
+    plotter = SamplePlotter(sampler, args.plot_samples, os.path.join(out, "samples"), args.plot_every,
+                            seed=args.seed, data_shape=points.shape[1:],
+                            tensorboard_dir=None if tensorboard_dir is None else os.path.join(tensorboard_dir, "samples"))
+    start = time.time()
+    try:
+        train(model, dataset, out, config, extra_callbacks=[plotter], validation_points=validation,
+              tensorboard_dir=tensorboard_dir, seed=args.seed,
+              time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
+    except TrainingDiverged as err:  # one line; the checkpoints and the resume backup are the last good ones
+        print(f"{command.split()[0]}: error: {err}", file=sys.stderr)
+        return 1
+    train_seconds = time.time() - start
+    print(f"training: {train_seconds:.1f} s")
+
+    save_outputs(model, out, save_model, export_path(args.save_model, args.export), variance=args.variance)
+
+    start = time.time()
+    files = write_final_figures(network, sampler, points, out, num_samples=args.num_samples,
+                                seed=args.seed, gif_frames=args.gif_frames, progress=verbose)
+    sample_seconds = time.time() - start
+    print(f"sampling {args.num_samples} points and drawing: {sample_seconds:.1f} s")
+    files += ["data.png", "schedules.png", "forward_process.png", "loss.png"]
+    times = {"train_s": train_seconds, "sample_s": sample_seconds}
+
+    epochs_logged, columns = read_loss_csv(os.path.join(out, "loss.csv"))
+    summary = {
+        "preset": preset.name, "preset_description": preset.description,
+        "command": command,
+        "network_class": type(network).__name__, "parameters": int(network.count_params()),
+        "shape_check": shape_check, "variance": args.variance, "num_samples": args.num_samples,
+        "config": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+                   "lr_decay": args.lr_decay, "ema_momentum": args.ema_momentum, "schedule": args.schedule,
+                   "timesteps": args.timesteps, "seed": args.seed, "small_t_fraction": args.small_t_fraction,
+                   "small_t_steps": args.small_t_steps, **preset.network_kwargs},
+        "data": {"path": data_path, "num_points": len(all_points), "num_train": len(points),
+                 "num_validation": 0 if validation is None else len(validation)},
+        "epochs_trained": int(epochs_logged[-1]) if len(epochs_logged) else 0,
+        "time_limit_minutes": args.time_limit,
+        "final_loss": float(columns["loss"][-1]) if "loss" in columns else None,
+        "final_val_loss": float(columns["val_loss"][-1]) if "val_loss" in columns else None,
+        "tensorboard_dir": tensorboard_dir,
+    }
+    if validation is not None:
+        start = time.time()
+        samples = np.load(os.path.join(out, "samples.npy"))
+        metrics = evaluate(samples, validation, real, seed=args.seed)
+        metrics["meets_targets"] = meets_targets(metrics)
+        summary["metrics"] = metrics
+        print("metrics (samples vs held-out | real vs held-out): " + ", ".join(
+            f"{k} {metrics[k]:.4f} | {metrics[k + '_floor']:.4f}" for k in ("sliced_w1", "mmd", "precision", "recall")))
+        summary["partial_diffusion"] = write_partial_diffusion(network, sampler, validation, out, seed=args.seed)
+        files.append("partial_diffusion.png")
+        times["metrics_and_partial_diffusion_s"] = time.time() - start
+        if args.study_samples:
+            start = time.time()
+            study = run_study(out, num_samples=args.study_samples, seed=args.seed, variance=args.variance,
+                              validation=validation, real=real)
+            summary["study"] = {"num_samples": args.study_samples, "rows": study["rows"],
+                                "answer": study["answer"]["text"]}
+            files += study["files"]
+            times["study_s"] = time.time() - start
+            print(study["answer"]["text"])
+    times["total_s"] = time.time() - wall_start
+    summary["times"] = times
+    summary["files"] = files
+    write_text(os.path.join(out, SUMMARY_FILE), json.dumps(summary, indent=2, default=_json_default))
+    write_report(out, json.loads(json.dumps(summary, default=_json_default)), compare)
+    files += [SUMMARY_FILE, "REPORT.md"]
+    for name in files:
+        print(f"wrote {os.path.join(out, name)}")
+    print(f"total: {times['total_s']:.1f} s")
+    return 0
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_shape_check(network, data_dim, batch, timesteps):
+    """Run the untrained network once and print its input and output shapes."""
+    import numpy as np
+
+    x = np.zeros((batch, data_dim), np.float32)
+    t = np.random.default_rng(0).integers(0, timesteps, size=batch)
+    y = network([x, t])
+    line = (f"x_t {x.shape} + t {t.shape} -> eps {tuple(y.shape)}; "
+            f"{network.count_params():,} parameters")
+    print(f"shape check (untrained): {line}")
+    if tuple(y.shape) != x.shape:
+        raise RuntimeError(f"network output {tuple(y.shape)} does not match its input {x.shape}")
+    return line
+
+

@@ -1,0 +1,48 @@
+"""The parts of a training run that every application shares: its output paths, checked before
+training, and what it leaves behind after training (the final ``.keras`` model, its copy at
+``--save-model`` and the sampler SavedModel at ``--export``).
+
+The run itself (one run per output folder, resume only with the same settings, ``fit`` with the
+standard callbacks) is `keras_ddpm.training.run_folder` and `keras_ddpm.training.loop.train`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from keras_ddpm.export import check_export_target, export_sampler
+from keras_ddpm.utils import io
+from keras_ddpm.utils.cli import save_model_path
+
+FINAL_MODEL = "model.keras"
+
+
+def check_outputs(save_model: str, export_dir):
+    """Check ``--save-model`` and ``--export`` before training, so a bad path costs no training time
+    and neither output can replace the other or a user's files. Returns the ``.keras`` path or None."""
+    path = save_model_path(save_model)
+    if export_dir is not None:
+        check_export_target(export_dir)
+        if path is not None and _inside(path, export_dir):
+            raise ValueError(f"--save-model {path} lies inside the --export folder {export_dir}, which "
+                             "holds only the SavedModel: put the .keras file elsewhere")
+    return path
+
+
+def _inside(path, folder) -> bool:
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def save_outputs(model, out, save_model, export_dir, **export_kwargs) -> str:
+    """Save the trained ``model`` as ``OUT/model.keras`` (atomically), copy it to ``save_model``
+    (a path, or None) and export its samplers to ``export_dir`` (a folder, or None) with
+    `export_sampler` (``export_kwargs``: ``variance``, ``clip_x0``). Returns the final model's path."""
+    final = io.save_model(model, os.path.join(out, FINAL_MODEL))
+    if save_model is not None:
+        io.copy_file(final, save_model)
+    if export_dir is not None:
+        export_sampler(model, export_dir, **export_kwargs)
+        print(f"exported the samplers (SavedModel) to {export_dir}; sample with: "
+              f"python sample.py {export_dir} --num-samples 64 --seed 0 --out samples.npy")
+    return final
