@@ -14,11 +14,12 @@ from keras_ddpm.process.timesteps import (
     UniformTimesteps,
     timestep_distribution,
 )
+from keras_ddpm.training.denoising_model import DenoisingModel
 from keras_ddpm.utils import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")
-class DiffusionModel(keras.Model):
+class DiffusionModel(DenoisingModel):
     """Owns a denoising network eps_theta and a `NoiseSchedule`; `fit` runs Algorithm 1.
 
     Training step (Ho et al. 2020, Algorithm 1), for every example of the batch independently:
@@ -53,9 +54,8 @@ class DiffusionModel(keras.Model):
     as `SmallTimestepMixture`, which favours the smallest timesteps (see
     `keras_ddpm.process.timesteps`: drawing from ``p(t)`` weights the eq. 14 loss by ``T p(t)``).
 
-    Under a `tf.distribute` strategy each replica's loss is divided by the number of replicas
-    before the gradient (Keras' optimizer sums the replicas' gradients), so the update equals the
-    single-device update on the same global batch.
+    The gradient step, the default optimizer and the replica scaling under a `tf.distribute`
+    strategy come from `DenoisingModel`, shared with `DenoisingScoreMatching`.
 
     Args:
         network: a Keras model mapping ``[x_t, t]`` to a tensor shaped like ``x_t``.
@@ -97,22 +97,11 @@ class DiffusionModel(keras.Model):
             raise ValueError("class_dropout needs a class-conditional network (one with num_classes)")
         self.class_dropout = float(class_dropout)
         self.noise_seed = keras.random.SeedGenerator(seed, name="noise_seed")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     # -- Keras plumbing -------------------------------------------------------------------------
-    def compile(self, optimizer=None, **kwargs):
-        if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate=1e-4)
-        super().compile(optimizer=optimizer, **kwargs)
-
-    def compile_from_config(self, config):
-        # `compile` is overridden (for the default optimizer), so Keras asks us to restore it here.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    def call(self, inputs, training=False):
-        return self.network(inputs, training=training)
+    @property
+    def denoiser(self):
+        return self.network
 
     def build(self, input_shape=None):
         if input_shape is not None:
@@ -124,10 +113,6 @@ class DiffusionModel(keras.Model):
             inputs = [shape, (shape[0],)] + ([(shape[0],)] if self.num_classes else [])
             self.network.build(inputs)
         self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
 
     # -- Algorithm 1 ----------------------------------------------------------------------------
     def per_example_loss(self, x0, t, noise, labels=None, training: bool = False):
@@ -202,45 +187,36 @@ class DiffusionModel(keras.Model):
                 f"{tuple(x0.shape)}"
             )
 
-    def _update(self, x0, labels):
-        """One Algorithm-1 update on the minibatch ``x0``; returns its loss."""
-        with tf.GradientTape() as tape:
-            loss = self.diffusion_loss(x0, training=True, labels=self.class_ids(labels))
-            # The optimizer sums gradients over replicas: scale so the update is the global mean.
-            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.network.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply(gradients, variables)
-        return loss
-
-    def train_step(self, data):
+    def batch_loss(self, data, training: bool):
+        """The eq. 14 loss of a batch; a stack of fused minibatches counts as one batch of all its
+        examples (as `test_step` sees it)."""
         x0, labels = self._unpack(data)
-        if self.fused_steps == 1:
-            loss, steps = self._update(x0, labels), 1
-        else:
-            self._check_stacked(x0)
-            # A static trip count when the stack's shape is known (faster under XLA: docs/design-notes.md#fused-training-steps).
-            steps = x0.shape[0] if x0.shape[0] is not None else tf.shape(x0)[0]
-
-            def body(k, total):
-                return k + 1, total + self._update(x0[k], None if labels is None else labels[k])
-
-            _, total = tf.while_loop(lambda k, _: k < steps, body,
-                                     (tf.constant(0), tf.constant(0.0, self.compute_dtype)))
-            loss = total / ops.cast(steps, total.dtype)
-        # Weighted by the number of updates, so the epoch's loss is the mean over all minibatches.
-        self.loss_tracker.update_state(loss, sample_weight=steps)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        x0, labels = self._unpack(data)
-        if self.fused_steps > 1:  # a stack of minibatches is one batch of all its examples
+        if self.fused_steps > 1:
             self._check_stacked(x0)
             x0 = ops.reshape(x0, (-1,) + tuple(x0.shape[2:]))
             if labels is not None:
                 labels = ops.reshape(labels, (-1,) + tuple(labels.shape[2:]))
-        loss = self.diffusion_loss(x0, training=False, labels=self.class_ids(labels))
-        self.loss_tracker.update_state(loss)
+        return self.diffusion_loss(x0, training=training, labels=self.class_ids(labels))
+
+    def _update(self, x0, labels):
+        """One Algorithm-1 update on the minibatch ``x0``; returns its loss."""
+        return self.apply_update(lambda: self.diffusion_loss(x0, training=True, labels=self.class_ids(labels)))
+
+    def train_step(self, data):
+        if self.fused_steps == 1:
+            return super().train_step(data)  # one Algorithm-1 update on the batch
+        x0, labels = self._unpack(data)
+        self._check_stacked(x0)
+        # A static trip count when the stack's shape is known (faster under XLA:
+        # docs/design-notes.md#fused-training-steps).
+        steps = x0.shape[0] if x0.shape[0] is not None else tf.shape(x0)[0]
+
+        def body(k, total):
+            return k + 1, total + self._update(x0[k], None if labels is None else labels[k])
+
+        _, total = tf.while_loop(lambda k, _: k < steps, body, (tf.constant(0), tf.constant(0.0, self.compute_dtype)))
+        # Weighted by the number of updates, so the epoch's loss is the mean over all minibatches.
+        self.loss_tracker.update_state(total / ops.cast(steps, total.dtype), sample_weight=steps)
         return {"loss": self.loss_tracker.result()}
 
     # -- serialization --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_ddpm.training.denoising_model import DenoisingModel
 from keras_ddpm.utils import checks
 
 WEIGHTINGS = ("none", "sigma2")
@@ -54,12 +55,13 @@ def dsm_loss(score, noise, sigma, weighting: str = "none"):
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")
-class DenoisingScoreMatching(keras.Model):
+class DenoisingScoreMatching(DenoisingModel):
     """Trains a score network by denoising score matching; `fit` it on batches of clean data.
 
     Each `train_step` draws one level per example uniformly from ``sigmas`` (Song & Ermon 2019,
     section 4.2; a single level gives Vincent 2011's DSM at that ``sigma``), ``eps ~ N(0, sigma^2 I)``,
-    and takes a gradient step on `dsm_loss` of ``score_network([x + eps, sigma])``.
+    and takes a gradient step on `dsm_loss` of ``score_network([x + eps, sigma])`` (the step itself,
+    shared with `DiffusionModel`, is `DenoisingModel`'s).
 
     Args:
         score_network: a model called as ``[x~, sigma]`` (e.g. `NoiseConditionalScoreNetwork`).
@@ -75,14 +77,10 @@ class DenoisingScoreMatching(keras.Model):
         self.weighting = _check_weighting(weighting)
         self.seed = None if seed is None else checks.integer("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def call(self, inputs, training=False):
-        return self.score_network(inputs, training=training)
+    def denoiser(self):
+        return self.score_network
 
     def _perturb(self, x):
         """Levels ``sigma`` ``(batch,)`` and noise ``eps ~ N(0, sigma^2 I)`` ``(batch, D)``."""
@@ -96,24 +94,12 @@ class DenoisingScoreMatching(keras.Model):
         x = data[0] if isinstance(data, (tuple, list)) else data
         return ops.cast(x, self.compute_dtype)
 
-    def train_step(self, data):
+    def batch_loss(self, data, training: bool):
+        """`dsm_loss` of the batch at freshly drawn levels and noise."""
         x = self._unpack(data)
         sigma, noise = self._perturb(x)
-        variables = self.score_network.trainable_variables
-        with tf.GradientTape() as tape:
-            score = self.score_network([x + noise, sigma], training=True)
-            loss = dsm_loss(score, noise, sigma, self.weighting)
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply(gradients, variables)
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        x = self._unpack(data)
-        sigma, noise = self._perturb(x)
-        score = self.score_network([x + noise, sigma], training=False)
-        self.loss_tracker.update_state(dsm_loss(score, noise, sigma, self.weighting))
-        return {"loss": self.loss_tracker.result()}
+        score = self.score_network([x + noise, sigma], training=training)
+        return dsm_loss(score, noise, sigma, self.weighting)
 
     def get_config(self):
         return {
