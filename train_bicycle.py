@@ -17,7 +17,14 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_ddpm.apps.flags import add_flags, apply_preset  # noqa: E402
-from keras_ddpm.utils.cli import ArgumentParser, find_input, non_negative_int, positive_float, positive_int, run_cli  # noqa: E402,E501
+from keras_ddpm.utils.cli import (  # noqa: E402,E501
+    ArgumentParser,
+    find_input,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_cli,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = ("data/bicycle.txt", "../shared/data/bicycle.txt")

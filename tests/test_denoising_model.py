@@ -5,7 +5,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_ddpm import DenoisingMLP, DenoisingScoreMatching, DiffusionModel, NoiseConditionalScoreNetwork
+from keras_ddpm import (
+    DenoisingMLP,
+    DenoisingScoreMatching,
+    DiffusionModel,
+    NoiseConditionalScoreNetwork,
+)
 from keras_ddpm.training import DenoisingModel
 
 

@@ -32,7 +32,6 @@ import sys
 import tempfile
 
 import tensorflow as tf
-
 from helpers import ROOT
 
 PYTHON_TIMEOUT_S = 120

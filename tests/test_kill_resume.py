@@ -17,11 +17,14 @@ import tensorflow as tf
 from helpers import BICYCLE, ROOT
 
 from keras_ddpm import DenoisingMLP, DiffusionModel, NoiseSchedule
-from keras_ddpm.training.callbacks import PeriodicCheckpoint, read_loss_csv
-from keras_ddpm.training.checkpoints import (
+from keras_ddpm.training.callbacks import (
     AtomicBackupAndRestore,
+    PeriodicCheckpoint,
     StopOnNaN,
     TrainingDiverged,
+    read_loss_csv,
+)
+from keras_ddpm.training.checkpoints import (
     check_backup,
     check_checkpoint,
     latest_checkpoint,

@@ -1,4 +1,4 @@
-"""Checkpoints that fail clearly: validated `.keras` files and backup folders, and a NaN stop.
+"""Checkpoints that fail clearly: validated `.keras` files and resume-backup folders.
 
 A run killed at any moment (SIGKILL included) must never leave behind a file that a later load
 trips over with a stack trace. `keras_ddpm.utils.io` writes every file atomically; this module checks
@@ -11,25 +11,22 @@ what is read back and turns every way it can be wrong into one `ValueError` (or
   (``latest.weights.h5`` + ``training_metadata.json``, and with ``double_checkpoint=True`` the
   previous pair as ``*.bkp``). When the latest pair is damaged but the previous one is sound it
   is put back in place, so a resume always starts from the newest *good* epoch.
-* `AtomicBackupAndRestore`: `keras.callbacks.BackupAndRestore` whose state a kill cannot tear,
-  checked (and if need be repaired) by `check_backup` before it is restored.
-* `StopOnNaN`: stops a diverging ``fit`` as soon as the loss is NaN or infinite, *before* the
-  epoch's callbacks run, so neither a checkpoint nor the resume backup ever holds NaN weights,
-  and says which checkpoint is the last good one.
+
+The callbacks that write these files (`PeriodicCheckpoint`, `AtomicBackupAndRestore`,
+`StopOnNaN`) are in `keras_ddpm.training.callbacks`.
 """
 
 from __future__ import annotations
 
 import glob
 import json
-import math
 import os
 import re
 import zipfile
 
 import keras
 
-from keras_ddpm.utils.io import copy_file, write_text
+from keras_ddpm.utils.io import copy_file
 
 #: Members every ``.keras`` archive written by ``model.save`` holds.
 KERAS_MEMBERS = ("config.json", "model.weights.h5")
@@ -211,94 +208,6 @@ def check_backup(backup_dir, repair: bool = True):
             copy_file(weights + BACKUP_SUFFIX, weights)
             copy_file(metadata + BACKUP_SUFFIX, metadata)
         return epoch
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` (``double_checkpoint=True``) that survives SIGKILL at any moment.
-
-    Keras 3.15 writes ``latest.weights.h5`` in place and then ``training_metadata.json``: a kill
-    in the middle leaves a truncated file (its fallback to the ``*.bkp`` pair catches a broken HDF5
-    file but not a broken JSON file), or new weights next to the previous epoch number, so the
-    resumed run trains one epoch twice. Here each file is written under a temporary name and
-    renamed into place, weights first, so the pair on disk is always a complete epoch (the one
-    remaining window is between two renames), and `check_backup` validates the folder, falling
-    back to the previous pair, before Keras restores it. Same arguments as Keras' callback.
-    """
-
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
-        super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True,
-                         delete_checkpoint=delete_checkpoint)
-
-    def on_train_begin(self, logs=None):
-        check_backup(self.backup_dir)  # one clear error, or the newest sound state put in place
-        super().on_train_begin(logs)
-
-    def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        for path in (self._weights_path, self._training_metadata_path):
-            if os.path.exists(path):
-                copy_file(path, path + BACKUP_SUFFIX)
-        tmp = os.path.join(self.backup_dir, f".tmp-{os.getpid()}.weights.h5")  # Keras wants .weights.h5
-        try:
-            self.model.save_weights(tmp, overwrite=True)
-            os.replace(tmp, self._weights_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        write_text(self._training_metadata_path,
-                   json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
-
-
-# -- divergence ------------------------------------------------------------------------------------
-class TrainingDiverged(RuntimeError):
-    """Raised by `StopOnNaN`: the loss became NaN or infinite."""
-
-
-class StopOnNaN(keras.callbacks.Callback):
-    """Stop ``fit`` the moment the training loss is NaN or infinite, keeping the last good state.
-
-    Unlike `keras.callbacks.TerminateOnNaN`'s default (which lets the epoch finish, so a periodic
-    checkpoint or the resume backup may save NaN weights, and `BackupAndRestore` deletes its
-    backup at the end), this raises `TrainingDiverged` from ``on_train_batch_end``: no later
-    callback of that epoch runs, every checkpoint on disk is from before the divergence, and
-    the backup (if any) still holds the last good epoch. The message says where training stopped
-    and which checkpoint is the last good one.
-
-    Put it first in the callback list. With ``steps_per_execution=k`` Keras reports the loss
-    every k steps, so the stop comes at most k steps late; the weights of that epoch are never
-    saved either way.
-
-    Args:
-        checkpoint_dir: folder of the periodic ``.keras`` checkpoints, named in the message.
-    """
-
-    def __init__(self, checkpoint_dir=None):
-        super().__init__()
-        self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"epoch {self._epoch + 1}, batch {batch + 1}")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._check(logs, f"end of epoch {epoch + 1}")
-
-    def _check(self, logs, where):
-        loss = (logs or {}).get("loss")
-        if loss is None:
-            return
-        loss = float(loss)
-        if math.isfinite(loss):
-            return
-        good = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
-        kept = f"the last good checkpoint is {good}" if good else "no checkpoint had been saved yet"
-        raise TrainingDiverged(
-            f"training diverged: the loss is {loss} at {where}; stopped before saving anything "
-            f"from this epoch; {kept} (try a lower learning rate)"
-        )
 
 
 def _one_line(err) -> str:

@@ -11,9 +11,9 @@ Output folder layout (all written atomically):
     TENSORBOARD_DIR/                keras.callbacks.TensorBoard scalars (when a folder is given)
 
 Re-running the same command after an interruption (Ctrl-C or SIGKILL) resumes from the last
-completed epoch, weights and optimizer state included (`keras_ddpm.training.checkpoints.AtomicBackupAndRestore`);
+completed epoch, weights and optimizer state included (`keras_ddpm.training.callbacks.AtomicBackupAndRestore`);
 a damaged backup gives one clear error. A NaN or infinite loss stops training at once
-(`keras_ddpm.training.checkpoints.StopOnNaN`), before anything of that epoch is saved.
+(`keras_ddpm.training.callbacks.StopOnNaN`), before anything of that epoch is saved.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import keras
 
 from keras_ddpm.training.callbacks import (
+    AtomicBackupAndRestore,
     LossPlotter,
     PeriodicCheckpoint,
+    StopOnNaN,
     TimeLimit,
     TimestepLoss,
 )
-from keras_ddpm.training.checkpoints import AtomicBackupAndRestore, StopOnNaN
 from keras_ddpm.training.diffusion_model import DiffusionModel
 from keras_ddpm.utils import checks
 

@@ -44,8 +44,11 @@ def train_and_report(args, data_path, preset, save_model, command: str) -> int:
     from keras_ddpm.data import fused_steps_for, load_points, make_dataset, split_points
     from keras_ddpm.evaluation.points import evaluate, meets_targets
     from keras_ddpm.process import timestep_distribution
-    from keras_ddpm.training.callbacks import SamplePlotter, read_loss_csv
-    from keras_ddpm.training.checkpoints import TrainingDiverged
+    from keras_ddpm.training.callbacks import (
+        SamplePlotter,
+        TrainingDiverged,
+        read_loss_csv,
+    )
     from keras_ddpm.training.distribute import (
         check_global_batch_size,
         describe,

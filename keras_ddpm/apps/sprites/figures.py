@@ -1,5 +1,5 @@
-"""Figures for image diffusion runs: sample grids, one row per class, and a callback that draws a
-grid from a fixed seed every N epochs. Every function writes one file (atomically) and returns
+"""Figures for image diffusion runs: sample grids and one row per class (`sample_figure` is what the
+sprite run's `SamplePlotter` draws every N epochs). Every function writes one file (atomically) and returns
 its path. Images are float arrays in [-1, 1] (the model's range) or uint8.
 """
 
@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_ddpm.apps.sprites.data import to_uint8  # noqa: E402
-from keras_ddpm.training.callbacks import SamplePlotter  # noqa: E402
 from keras_ddpm.utils import checks
 from keras_ddpm.utils.plots import DPI, save_figure  # noqa: E402
 
@@ -100,31 +99,3 @@ def sample_figure(sampler, network, path, num_samples: int, data_shape, seed: in
         images = sampler.sample(network, (int(num_samples),) + tuple(data_shape), seed=seed)
         image_grid(images, path, cols=cols, title=title)
     return images
-
-
-class SampleGridPlotter(SamplePlotter):
-    """Every N epochs (and after the last), draw samples from a fixed seed into
-    ``directory/samples_epoch_XXXX.png`` (a grid, or one row per class for a conditional network),
-    and log it to TensorBoard when ``tensorboard_dir`` is given (see `SamplePlotter`).
-
-    Args:
-        sampler: a sampler with ``sample(network, shape, seed, labels=..., guidance_scale=...)``.
-        num_samples: images per figure.
-        directory: output folder.
-        data_shape: ``(height, width, channels)``.
-        seed: the fixed seed (the same starting noise every time, so epochs can be compared).
-        class_names: row labels for a conditional network.
-        guidance_scale: classifier-free guidance scale for a conditional network.
-        tensorboard_dir: also log each figure there as a TensorBoard image.
-    """
-
-    def __init__(self, sampler, num_samples: int, directory, data_shape, every_n_epochs: int = 4,
-                 seed: int = 0, class_names=None, guidance_scale: float = 1.0, tensorboard_dir=None):
-        super().__init__(sampler, num_samples, directory, every_n_epochs, seed=seed, data_shape=data_shape,
-                         tensorboard_dir=tensorboard_dir)
-        self.class_names = class_names
-        self.guidance_scale = float(guidance_scale)
-
-    def picture(self, network, path, title):
-        sample_figure(self.sampler, network, path, self.num_samples, self.data_shape, seed=self.seed,
-                      class_names=self.class_names, guidance_scale=self.guidance_scale, title=title)

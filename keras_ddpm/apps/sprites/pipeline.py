@@ -45,7 +45,6 @@ def train_and_sample(args, data_dir, save_model) -> int:
     from keras_ddpm.apps.pipeline import save_outputs
     from keras_ddpm.apps.sprites.data import make_image_dataset, to_model_range
     from keras_ddpm.apps.sprites.figures import (
-        SampleGridPlotter,
         class_rows,
         image_grid,
         sample_figure,
@@ -53,6 +52,7 @@ def train_and_sample(args, data_dir, save_model) -> int:
     from keras_ddpm.data import split_indices
     from keras_ddpm.networks.unet import UNet
     from keras_ddpm.samplers import DDIMSampler
+    from keras_ddpm.training.callbacks import SamplePlotter
     from keras_ddpm.training.loop import TrainConfig, compile_model, is_resuming, train
     from keras_ddpm.training.run_folder import check_settings
 
@@ -103,11 +103,12 @@ def train_and_sample(args, data_dir, save_model) -> int:
 
     tensorboard_dir = None if args.no_tensorboard else os.path.join(out, "tensorboard")
     ddpm = DDPMSampler(schedule, jit_compile=jit)
-    plotter = SampleGridPlotter(ddpm, args.plot_samples, os.path.join(out, "samples"), data_shape,
-                                args.plot_every, seed=args.seed, class_names=names,
-                                guidance_scale=args.guidance_scale,
-                                tensorboard_dir=None if tensorboard_dir is None
-                                else os.path.join(tensorboard_dir, "samples"))
+    plotter = SamplePlotter(
+        ddpm, args.plot_samples, os.path.join(out, "samples"), args.plot_every, seed=args.seed,
+        data_shape=data_shape, tensorboard_dir=None if tensorboard_dir is None else os.path.join(tensorboard_dir, "samples"),
+        picture=lambda network, path, title: sample_figure(  # a grid, or one row per class
+            ddpm, network, path, args.plot_samples, data_shape, seed=args.seed, class_names=names,
+            guidance_scale=args.guidance_scale, title=title))
     validation = None
     if len(val_index):
         validation = to_model_range(images[val_index])
