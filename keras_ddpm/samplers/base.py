@@ -1,13 +1,16 @@
-"""The compiled reverse-process loop shared by every sampler.
+"""The reverse-process samplers' base class: predictor steps over a timestep sequence.
 
 A sampler visits a decreasing sequence of 0-based timesteps ``seq[0] > seq[1] > ... > seq[-1]``
 (DDPM: ``T-1, ..., 0``; DDIM: a subsequence of it) and at each one replaces ``x`` (the state at
-timestep index ``t``, i.e. the paper's x_{t+1}) by its update towards the next timestep. The whole
-loop over a stretch of the sequence runs inside one `tf.function` (a `tf.while_loop`), never one
-Python round trip per step; Python only regains control between chunks, to advance a progress
-bar or record a trajectory. Work that does not depend on ``x`` is done once per call: for
-networks that expose ``embed_time``/``denoise`` (the MLP), the time embedding of every timestep
-of the sequence is one table.
+timestep index ``t``, i.e. the paper's x_{t+1}) by its update towards the next timestep, computed
+from the network's noise prediction eps_theta(x_t, t). That update is a "predictor" step (in the
+sense of the predictor-corrector samplers of Song et al. 2021, section 4.2) on the step loop that
+the Langevin samplers share, `keras_ddpm.samplers.loop.run_steps`: step ``i`` is the update at
+sequence position ``i``. A stretch of the sequence runs inside one `tf.function` (one
+`tf.while_loop`, optionally XLA-compiled), never one Python round trip per step; Python only
+regains control between chunks, to advance a progress bar or record a trajectory. Work that does
+not depend on ``x`` is done once per call: for networks that expose ``embed_time``/``denoise``
+(the MLP), the time embedding of every timestep of the sequence is one table.
 
 Randomness is stateless (Philox): the starting noise uses the key ``(seed, 0)`` and the noise of
 the step at timestep ``t`` uses ``(seed, t + 1)``, so the same seed gives the same samples however
@@ -34,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ddpm.process.schedules import NoiseSchedule
+from keras_ddpm.samplers.loop import run_steps
 from keras_ddpm.utils import checks
 
 #: Named explicitly so the generator never changes with the device. Note that XLA's Philox
@@ -91,14 +95,14 @@ def _is_one(value) -> bool:
 
 
 class Sampler:
-    """Base class: a compiled loop over a timestep sequence applying ``self.update``.
+    """Base class: predictor steps ``self.update`` over a timestep sequence, on `run_steps`.
 
     Subclasses define:
     - ``default_params()``: a dict of the per-call parameters as tensors (e.g. DDIM's
       ``num_steps``, ``eta``); ``generate`` lets callers override them with tensors;
     - ``sequence(params)``: graph code, the decreasing int32 timesteps for those parameters;
-    - ``update(x, eps, i, seq, seed, params)``: graph code, the next state given the network's noise
-      prediction ``eps`` at sequence position ``i``.
+    - ``update(x, eps, i, seq, seed, params)``: graph code, the predictor update: the next state
+      given the network's noise prediction ``eps`` at sequence position ``i``.
 
     Args:
         schedule: the `NoiseSchedule` the network was trained with.
@@ -128,7 +132,7 @@ class Sampler:
         return self.sequence(self.default_params()).numpy()
 
     # -- the network's noise prediction at one step ----------------------------------------------
-    def _predictor(self, network, seq, labels, guidance_scale):
+    def _eps_theta(self, network, seq, labels, guidance_scale):
         """Returns ``predict(x, i)``, eps_theta at sequence position ``i`` (graph code)."""
         num_classes = getattr(network, "num_classes", None)
         if labels is None and num_classes:
@@ -180,16 +184,25 @@ class Sampler:
         return predict
 
     # -- graph code ----------------------------------------------------------------------------
+    def predictor_step(self, network, seed, labels=None, guidance_scale=1.0, params=None):
+        """The predictor step ``step(i, x)`` for `run_steps`: ``self.update`` at sequence position ``i``.
+
+        Graph code. ``params`` defaults to ``default_params()``; ``labels``/``guidance_scale`` as in
+        `generate`.
+        """
+        params = self.default_params() if params is None else params
+        seq = self.sequence(params)
+        predict = self._eps_theta(network, seq, labels, guidance_scale)
+
+        def step(i, x):
+            return self.update(x, predict(x, i), i, seq, seed, params)
+
+        return step
+
     def _loop(self, network, x, i_start, i_stop, seed, labels, guidance_scale, params):
         """Apply the updates at sequence positions ``i_start .. i_stop - 1`` (graph code)."""
-        seq = self.sequence(params)
-        predict = self._predictor(network, seq, labels, guidance_scale)
-
-        def body(i, x):
-            return i + 1, self.update(x, predict(x, i), i, seq, seed, params)
-
-        _, x = tf.while_loop(lambda i, x: i < i_stop, body, (i_start, x), parallel_iterations=1)
-        return x
+        step = self.predictor_step(network, seed, labels, guidance_scale, params)
+        return run_steps(step, x, i_start, i_stop)
 
     def _params(self, overrides) -> dict:
         params = self.default_params()

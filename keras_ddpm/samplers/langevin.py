@@ -1,14 +1,18 @@
 """Score-driven samplers: score ascent, Langevin dynamics and annealed Langevin dynamics.
 
-All three are one compiled loop (`tf.function` around a `tf.while_loop`) over the whole batch of
-chains, driven by per-step step sizes and noise levels, so the step size and the number of steps
-are ordinary arguments and never retrace the graph. The noise is `tf.random.stateless_normal`
-seeded by ``(seed, step)``: the same seed gives the same samples, bit for bit.
-
 Update rule (Song & Ermon 2019, eq. 4; Welling & Teh 2011 without the Metropolis correction),
 with step size ``epsilon`` and ``z_t ~ N(0, I)``:
 
     x_t = x_{t-1} + (epsilon / 2) * s(x_{t-1}) + sqrt(epsilon) * z_t
+
+`langevin_step` builds this update as a "corrector" step (in the sense of the predictor-corrector
+samplers of Song et al. 2021, section 4.2) on the step loop that the diffusion samplers share,
+`keras_ddpm.samplers.loop.run_steps`; step ``t`` uses its own step size and, for a
+noise-conditional score ``s(x, sigma)``, its own noise level. All three samplers run that loop in
+one compiled `tf.function` over the whole batch of chains, driven by per-step step sizes and noise
+levels, so the step size and the number of steps are ordinary arguments and never retrace the
+graph. The noise is `tf.random.stateless_normal` seeded by ``(seed, step)`` (0-based step index):
+the same seed gives the same samples, bit for bit.
 
 ``score_ascent`` drops the noise term (deterministic gradient ascent on ``log p``, which stops at
 the modes); ``langevin_dynamics`` samples ``p`` as ``epsilon -> 0`` and ``T -> inf``, but in
@@ -24,6 +28,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm.samplers.loop import run_steps
 from keras_ddpm.utils import checks
 
 #: Compiled chains, one per (score_fn, conditional, add_noise, record); the oldest are dropped.
@@ -48,38 +53,50 @@ def _compiled_chain(score_fn, conditional: bool, add_noise: bool, record: bool):
     return _COMPILED[key]
 
 
+def langevin_step(score_fn, step_sizes, seed, add_noise: bool = True, sigmas=None, num_chains=None):
+    """The Langevin corrector step ``step(t, x)`` for `run_steps` (graph code).
+
+    ``x <- x + (alpha_t / 2) s(x) + sqrt(alpha_t) z_t`` (Song & Ermon 2019, eq. 4) with
+    ``alpha_t = step_sizes[t]`` and ``z_t`` the stateless normal with key ``(seed, t)``.
+
+    Args:
+        score_fn: ``s(x)`` or, with ``sigmas``, ``s(x, sigma)`` with ``sigma`` ``(n,)`` filled with
+            ``sigmas[t]``.
+        step_sizes: ``(steps,)`` float tensor indexed by the step ``t``.
+        seed: int64 scalar tensor.
+        add_noise: a Python bool; without noise the step is score ascent.
+        sigmas: ``(steps,)`` noise levels for a noise-conditional score, or None.
+        num_chains: ``n``, the length of ``sigma`` (an int32 scalar); by default ``x``'s number of
+            rows, read inside the step.
+    """
+
+    def step(t, x):
+        alpha = step_sizes[t]
+        if sigmas is None:
+            score = score_fn(x)
+        else:
+            n = tf.shape(x)[0] if num_chains is None else num_chains
+            score = score_fn(x, tf.fill([n], sigmas[t]))
+        x = x + 0.5 * alpha * tf.cast(score, x.dtype)
+        if add_noise:
+            step_seed = tf.stack([seed, tf.cast(t, tf.int64)])
+            x = x + tf.sqrt(alpha) * tf.random.stateless_normal(tf.shape(x), step_seed, dtype=x.dtype)
+        return x
+
+    return step
+
+
 def _chain(score_fn, conditional, add_noise, record, x, step_sizes, sigmas, seed):
-    """Run ``len(step_sizes)`` updates of all chains in ``x`` ``(n, D)``.
+    """Run ``len(step_sizes)`` Langevin steps of all chains in ``x`` ``(n, D)`` on `run_steps`.
 
     Python (static) arguments: ``score_fn``, ``conditional`` (call ``score_fn(x, sigma)`` with
     ``sigma`` ``(n,)`` instead of ``score_fn(x)``), ``add_noise`` and ``record`` (also return the
     ``(steps + 1, n, D)`` trajectory). Tensors: ``step_sizes``/``sigmas`` ``(steps,)``, ``seed``.
     """
-    num_steps = tf.shape(step_sizes)[0]
-    batch = tf.shape(x)[0]
-    trajectory = tf.TensorArray(x.dtype, size=num_steps + 1 if record else 1, element_shape=x.shape)
-    trajectory = trajectory.write(0, x)
-
-    def body(i, x, trajectory):
-        alpha = step_sizes[i]
-        if conditional:
-            score = score_fn(x, tf.fill([batch], sigmas[i]))
-        else:
-            score = score_fn(x)
-        x = x + 0.5 * alpha * tf.cast(score, x.dtype)
-        if add_noise:
-            step_seed = tf.stack([seed, tf.cast(i, tf.int64)])
-            x = x + tf.sqrt(alpha) * tf.random.stateless_normal(tf.shape(x), step_seed, dtype=x.dtype)
-        if record:
-            trajectory = trajectory.write(i + 1, x)
-        return i + 1, x, trajectory
-
-    _, x, trajectory = tf.while_loop(
-        lambda i, *_: i < num_steps, body, (tf.constant(0), x, trajectory)
-    )
-    if record:
-        return x, trajectory.stack()
-    return x, None
+    step = langevin_step(score_fn, step_sizes, seed, add_noise,
+                         sigmas if conditional else None, tf.shape(x)[0])
+    result = run_steps(step, x, 0, tf.shape(step_sizes)[0], record=record)
+    return result if record else (result, None)
 
 
 def _run(score_fn, x_init, step_sizes, sigmas, seed, conditional, add_noise, return_trajectory):
