@@ -25,7 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import sys  # noqa: E402
 
-from keras_ddpm.apps.flags import add_flags  # noqa: E402
+from keras_ddpm.apps.flags import add_flags, apply_preset  # noqa: E402
+from keras_ddpm.apps.gmm.presets import PRESET_FIELDS, PRESETS  # noqa: E402
 from keras_ddpm.utils.cli import ArgumentParser, positive_float, positive_int, run_cli  # noqa: E402
 
 
@@ -35,52 +36,54 @@ def build_parser() -> ArgumentParser:
         description="Score matching and (annealed) Langevin dynamics on a 2D Gaussian mixture "
         "(weights 0.8/0.2, means (-5,-5) and (5,5)). Writes figures and metrics.json into --out.",
     )
-    add_flags(p, "out", "seed", "batch_size", "lr", "epochs", "num_samples",
-              out="outputs/score_gmm", batch_size=1024, lr=2e-3, epochs=10, num_samples=4000,
+    default = PRESETS["default"]
+
+    def preset(field, text):
+        return f"{text} (default: from the preset, {getattr(default, field)})"
+
+    add_flags(p, "preset", "out", "seed", "batch_size", "lr", "epochs", "num_samples",
+              preset="default", choices_preset=sorted(PRESETS), out="outputs/score_gmm",
+              help_preset="; ".join(f"{name}: {pr.description}" for name, pr in PRESETS.items())
+                          + ". The flags below override single values",
               help_seed="seed of data, weights, noise and samplers",
-              help_lr="peak Adam learning rate, cosine-decayed to 2%% of it",
-              help_epochs="epochs each model's steps are split into, for the loss log",
-              help_num_samples="chains (starting points) per sampler")
+              help_batch_size=preset("batch_size", "training batch size"),
+              help_lr=preset("lr", "peak Adam learning rate, cosine-decayed to 2%% of it"),
+              help_epochs=preset("epochs", "epochs each model's steps are split into, for the loss log"),
+              help_num_samples=preset("num_samples", "chains (starting points) per sampler"))
     add = p.add_argument
-    add("--train-size", type=positive_int, default=200_000,
-        help="number of mixture samples to train on (default: %(default)s)")
-    add("--hidden-units", type=positive_int, nargs="+", default=[128, 128, 128],
-        help="widths of the score MLP's hidden layers (default: %(default)s)")
-    add("--dsm-sigmas", type=positive_float, nargs="+", default=[1.0, 3.0, 7.0],
-        help="noise levels of the single-level DSM models (loss 1/2 E||s + eps/sigma^2||^2); "
-        "the smallest drives score ascent and plain Langevin (default: %(default)s)")
-    add("--dsm-steps", type=positive_int, default=3000,
-        help="training steps of each single-level DSM model (default: %(default)s)")
-    add("--sigma-max", type=positive_float, default=20.0,
-        help="largest noise level of the noise-conditional network (default: %(default)s)")
-    add("--sigma-min", type=positive_float, default=1.0,
-        help="smallest noise level of the noise-conditional network (default: %(default)s)")
-    add("--num-levels", type=positive_int, default=10,
-        help="geometric noise levels from --sigma-max to --sigma-min (default: %(default)s)")
-    add("--ncsn-steps", type=positive_int, default=6000,
-        help="training steps of the noise-conditional network (default: %(default)s)")
-    add("--init-range", type=positive_float, default=8.0,
-        help="chains start uniform on [-R, R]^2 (default: %(default)s)")
-    add("--langevin-step-size", type=positive_float, default=0.1,
-        help="epsilon of score ascent and plain Langevin (default: %(default)s)")
-    add("--langevin-steps", type=positive_int, default=1000,
-        help="steps of score ascent and plain Langevin (default: %(default)s)")
-    add("--annealed-step-size", type=positive_float, default=0.1,
-        help="epsilon of annealed Langevin: level i steps epsilon * sigma_i^2 / sigma_min^2 "
-        "(default: %(default)s)")
-    add("--steps-per-level", type=positive_int, default=100,
-        help="annealed Langevin steps per noise level (default: %(default)s)")
-    add("--num-trajectories", type=positive_int, default=6,
-        help="starting points whose trajectories are drawn (default: %(default)s)")
-    add("--eval-points", type=positive_int, default=4000,
-        help="noised samples on which the relative score error is measured (default: %(default)s)")
+    add("--train-size", type=positive_int, help=preset("train_size", "number of mixture samples to train on"))
+    add("--hidden-units", type=positive_int, nargs="+", help=preset("hidden_units", "widths of the score MLP's hidden layers"))
+    add("--dsm-sigmas", type=positive_float, nargs="+",
+        help=preset("dsm_sigmas", "noise levels of the single-level DSM models (loss 1/2 E||s + eps/sigma^2||^2); "
+                                  "the smallest drives score ascent and plain Langevin"))
+    add("--dsm-steps", type=positive_int, help=preset("dsm_steps", "training steps of each single-level DSM model"))
+    add("--sigma-max", type=positive_float, help=preset("sigma_max", "largest noise level of the noise-conditional network"))
+    add("--sigma-min", type=positive_float, help=preset("sigma_min", "smallest noise level of the noise-conditional network"))
+    add("--num-levels", type=positive_int, help=preset("num_levels", "geometric noise levels from --sigma-max to --sigma-min"))
+    add("--ncsn-steps", type=positive_int, help=preset("ncsn_steps", "training steps of the noise-conditional network"))
+    add("--init-range", type=positive_float, help=preset("init_range", "chains start uniform on [-R, R]^2"))
+    add("--langevin-step-size", type=positive_float, help=preset("langevin_step_size", "epsilon of score ascent and plain Langevin"))
+    add("--langevin-steps", type=positive_int, help=preset("langevin_steps", "steps of score ascent and plain Langevin"))
+    add("--annealed-step-size", type=positive_float,
+        help=preset("annealed_step_size", "epsilon of annealed Langevin: level i steps epsilon * sigma_i^2 / sigma_min^2"))
+    add("--steps-per-level", type=positive_int, help=preset("steps_per_level", "annealed Langevin steps per noise level"))
+    add("--num-trajectories", type=positive_int, help=preset("num_trajectories", "starting points whose trajectories are drawn"))
+    add("--eval-points", type=positive_int,
+        help=preset("eval_points", "noised samples on which the relative score error is measured"))
     return p
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
+    apply_preset(args, PRESETS[args.preset], dict(zip(PRESET_FIELDS, PRESET_FIELDS)))
+    args.hidden_units, args.dsm_sigmas = list(args.hidden_units), list(args.dsm_sigmas)
+    return args
 
 
 def main(argv=None) -> int:
     from keras_ddpm.apps.gmm import pipeline
 
-    return pipeline.run(build_parser().parse_args(argv))
+    return pipeline.run(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -81,8 +81,8 @@ def add_flags(parser, *names, **defaults):
             kwargs["choices"] = defaults[f"choices_{name}"]
         if name in defaults:
             kwargs["default"] = defaults[name]
-            if defaults[name] is not None and kwargs.get("action") is None:
-                kwargs["help"] += " (default: %(default)s)"
+        if kwargs.get("default") is not None and kwargs.get("action") is None and "(default" not in kwargs["help"]:
+            kwargs["help"] += " (default: %(default)s)"
         parser.add_argument(*options, **kwargs)
     return parser
 
