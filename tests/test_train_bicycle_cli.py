@@ -1,5 +1,7 @@
 """End-to-end runs of train_bicycle.py in a subprocess, as a user would run it."""
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -8,6 +10,9 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 from helpers import BICYCLE, run_script
+
+import train_bicycle  # the top-level script
+from keras_ddpm.utils.cli import run_cli
 
 EXPECTED_FILES = [
     "data.png",
@@ -110,11 +115,20 @@ class TrainBicycleBadInputTest(tf.test.TestCase):
         return path
 
     def assert_clean_failure(self, args, message):
-        result = run_script("train_bicycle.py", "--out", os.path.join(self.tmp, "out"), "--save-model", "none", *args)
-        self.assertEqual(result.returncode, 2, result.stderr[-2000:])
-        lines = result.stderr.strip().splitlines()
-        self.assertLen(lines, 1, result.stderr)
-        self.assertNotIn("Traceback", result.stderr)
+        """The script's own entry point (`run_cli(main)`, as ``__main__`` runs it) in this process:
+        every case fails before training, so a subprocess per case would only add start-up time
+        (the end-to-end and ``--out`` tests below run the real command line)."""
+        stderr = io.StringIO()
+        argv = ["--out", os.path.join(self.tmp, "out"), "--save-model", "none", *args]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+            try:
+                code = run_cli(train_bicycle.main, argv, prog="train_bicycle.py")
+            except SystemExit as exit_:  # argparse's errors exit from parse_args, as on the command line
+                code = exit_.code
+        self.assertEqual(code, 2, stderr.getvalue()[-2000:])
+        lines = stderr.getvalue().strip().splitlines()
+        self.assertLen(lines, 1, stderr.getvalue())
+        self.assertNotIn("Traceback", stderr.getvalue())
         self.assertRegex(lines[0], message)
 
     def test_bad_data_files(self):

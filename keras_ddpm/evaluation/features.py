@@ -18,6 +18,7 @@ import os
 import keras
 import numpy as np
 
+from keras_ddpm.training.checkpoints import load_checkpoint
 from keras_ddpm.utils import checks
 from keras_ddpm.utils.io import save_model
 
@@ -74,7 +75,7 @@ def load_or_train_classifier(path, images, labels, num_classes: int, seed: int =
     """
     path = os.fspath(path)
     if os.path.exists(path):
-        model = keras.saving.load_model(path, compile=False)
+        model = load_checkpoint(path, compile=False)
         shape, classes = tuple(model.input_shape[1:]), int(model.output_shape[-1])
         if shape != tuple(np.shape(images)[1:]) or classes != int(num_classes):
             raise ValueError(f"{path}: the saved classifier takes {shape} images and {classes} classes, "
