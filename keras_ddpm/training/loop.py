@@ -18,6 +18,7 @@ a damaged backup gives one clear error. A NaN or infinite loss stops training at
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ from keras_ddpm.training.callbacks import (
     TimeLimit,
     TimestepLoss,
 )
+from keras_ddpm.training.checkpoints import check_backup
 from keras_ddpm.training.diffusion_model import DiffusionModel
 from keras_ddpm.utils import checks
+from keras_ddpm.utils.io import write_csv
 
 LR_DECAYS = ("constant", "linear")
 BACKUP_DIR = "backup"  # OUT/backup: the resume state of an unfinished run
@@ -107,6 +110,19 @@ def compile_model(model: DiffusionModel, config: TrainConfig, data_shape,
     return model
 
 
+def _keep_epochs(csv_path, completed: int) -> None:
+    """Rewrite the `keras.callbacks.CSVLogger` file ``csv_path`` with only its rows of the first
+    ``completed`` epochs (its ``epoch`` column is 0-based), atomically."""
+    if not os.path.exists(csv_path):
+        return
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+        fields = list(rows[0]) if rows else None
+    kept = [row for row in rows if int(row["epoch"]) < completed]
+    if fields is not None and len(kept) < len(rows):
+        write_csv(csv_path, kept, fields)
+
+
 def is_resuming(out_dir, resume: bool = True) -> bool:
     """True when `train` into ``out_dir`` continues an unfinished run (its resume backup is there)."""
     return bool(resume) and os.path.isdir(os.path.join(os.fspath(out_dir), BACKUP_DIR))
@@ -143,6 +159,8 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
                 os.remove(stale)
         if tensorboard_dir is not None:
             shutil.rmtree(tensorboard_dir, ignore_errors=True)
+    else:  # the epochs after the backup's will be trained again: drop their rows, so each is logged once
+        _keep_epochs(csv_path, check_backup(backup_dir) or 0)
     # StopOnNaN first: on a NaN loss it stops before any callback saves that epoch's weights.
     callbacks = [StopOnNaN(checkpoint_dir)]
     if validation_points is not None:  # first, so that every later callback sees its logs
