@@ -10,7 +10,7 @@ An alias keeps an older spelling working: ``--data-dir`` for ``--data``.
 
 from __future__ import annotations
 
-import os
+import sys
 
 from keras_ddpm.utils.cli import non_negative_int, positive_float, positive_int
 
@@ -95,18 +95,6 @@ def apply_preset(args, preset, fields: dict) -> None:
             setattr(args, flag, getattr(preset, field))
 
 
-def export_path(save_model: str, export: str | None):
-    """Where the SavedModel goes: ``--export``, else next to ``--save-model`` (without ``.keras``),
-    else nowhere (None)."""
-    if export is not None:
-        return None if export.lower() == "none" else export
-    if save_model.lower() == "none":
-        return None
-    return os.path.splitext(save_model)[0]
-
-
 def verbosity(verbose):
     """Keras' ``verbose``: the flag's value, else a progress bar on a terminal and one line per epoch otherwise."""
-    import sys
-
     return verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)

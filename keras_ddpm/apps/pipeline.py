@@ -17,16 +17,28 @@ from keras_ddpm.utils.cli import save_model_path
 FINAL_MODEL = "model.keras"
 
 
-def check_outputs(save_model: str, export_dir):
-    """Check ``--save-model`` and ``--export`` before training, so a bad path costs no training time
-    and neither output can replace the other or a user's files. Returns the ``.keras`` path or None."""
+def export_path(save_model: str, export: str | None):
+    """Where the SavedModel goes: ``--export``, else next to ``--save-model`` (without ``.keras``),
+    else nowhere (None)."""
+    if export is not None:
+        return None if export.lower() == "none" else export
+    if save_model.lower() == "none":
+        return None
+    return os.path.splitext(save_model)[0]
+
+
+def check_outputs(save_model: str, export: str | None):
+    """The ``(.keras path or None, SavedModel folder or None)`` that the flags ``--save-model`` and
+    ``--export`` name, checked before training, so a bad path costs no training time and neither
+    output can replace the other or a user's files."""
     path = save_model_path(save_model)
+    export_dir = export_path(save_model, export)
     if export_dir is not None:
         check_export_target(export_dir)
         if path is not None and _inside(path, export_dir):
             raise ValueError(f"--save-model {path} lies inside the --export folder {export_dir}, which "
                              "holds only the SavedModel: put the .keras file elsewhere")
-    return path
+    return path, export_dir
 
 
 def _inside(path, folder) -> bool:

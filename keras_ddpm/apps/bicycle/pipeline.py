@@ -15,16 +15,15 @@ FORWARD_STEPS = (0, 5, 50, 100, 250, 500, 750, 999)
 
 def run(args, data_path, preset, command: str) -> int:
     """Train and report as the flags ``args`` say (one run per ``args.out`` at a time)."""
-    from keras_ddpm.apps.flags import export_path
     from keras_ddpm.apps.pipeline import check_outputs
     from keras_ddpm.training.run_folder import RunLock
 
-    save_model = check_outputs(args.save_model, export_path(args.save_model, args.export))
+    save_model, export_dir = check_outputs(args.save_model, args.export)
     with RunLock(args.out):  # refuses at once if another run writes into --out
-        return train_and_report(args, data_path, preset, save_model, command)
+        return train_and_report(args, data_path, preset, save_model, export_dir, command)
 
 
-def train_and_report(args, data_path, preset, save_model, command: str) -> int:
+def train_and_report(args, data_path, preset, save_model, export_dir, command: str) -> int:
     wall_start = time.time()
 
 
@@ -39,7 +38,7 @@ def train_and_report(args, data_path, preset, save_model, command: str) -> int:
     )
     from keras_ddpm.apps.bicycle.report import SUMMARY_FILE, load_summary, write_report
     from keras_ddpm.apps.bicycle.study import REAL_FILE, VALIDATION_FILE, run_study
-    from keras_ddpm.apps.flags import export_path, verbosity
+    from keras_ddpm.apps.flags import verbosity
     from keras_ddpm.apps.pipeline import save_outputs
     from keras_ddpm.data import fused_steps_for, load_points, make_dataset, split_points
     from keras_ddpm.evaluation.points import evaluate, meets_targets
@@ -144,7 +143,7 @@ def train_and_report(args, data_path, preset, save_model, command: str) -> int:
     train_seconds = time.time() - start
     print(f"training: {train_seconds:.1f} s")
 
-    save_outputs(model, out, save_model, export_path(args.save_model, args.export), variance=args.variance)
+    save_outputs(model, out, save_model, export_dir, variance=args.variance)
 
     start = time.time()
     files = write_final_figures(network, sampler, points, out, num_samples=args.num_samples,

@@ -11,13 +11,12 @@ import time
 
 def run(args, data_dir) -> int:
     """Train and sample as the flags ``args`` say (one run per ``args.out`` at a time)."""
-    from keras_ddpm.apps.flags import export_path
     from keras_ddpm.apps.pipeline import check_outputs
     from keras_ddpm.training.run_folder import RunLock
 
-    save_model = check_outputs(args.save_model, export_path(args.save_model, args.export))
+    save_model, export_dir = check_outputs(args.save_model, args.export)
     with RunLock(args.out):  # refuses at once if another run writes into --out
-        return train_and_sample(args, data_dir, save_model)
+        return train_and_sample(args, data_dir, save_model, export_dir)
 
 
 def load_sprites(args, data_dir):
@@ -36,12 +35,12 @@ def load_sprites(args, data_dir):
     return builder, class_names(builder), images, labels
 
 
-def train_and_sample(args, data_dir, save_model) -> int:
+def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     import keras
     import tensorflow as tf
 
     from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
-    from keras_ddpm.apps.flags import export_path, verbosity
+    from keras_ddpm.apps.flags import verbosity
     from keras_ddpm.apps.pipeline import save_outputs
     from keras_ddpm.apps.sprites.data import make_image_dataset, to_model_range
     from keras_ddpm.apps.sprites.figures import (
@@ -118,7 +117,7 @@ def train_and_sample(args, data_dir, save_model) -> int:
           validation_labels=None if validation is None or not num_classes else labels[val_index],
           tensorboard_dir=tensorboard_dir, seed=args.seed)
     print(f"training: {time.time() - start:.1f} s")
-    save_outputs(model, out, save_model, export_path(args.save_model, args.export), clip_x0=(-1.0, 1.0))
+    save_outputs(model, out, save_model, export_dir, clip_x0=(-1.0, 1.0))
 
     # Final grids: unconditional DDPM and DDIM (w = 0 for a conditional network), then per class.
     ddim = DDIMSampler(schedule, num_steps=args.ddim_steps, eta=args.eta, clip_x0=(-1.0, 1.0), jit_compile=jit)
