@@ -10,8 +10,14 @@ subclass states only its loss (`batch_loss`):
   Under a `tf.distribute` strategy each replica's loss is divided by the number of replicas
   before the gradient (Keras' optimizer sums the replicas' gradients), so an update equals the
   single-device update on the same global batch.
-- ``compile()`` without an optimizer uses `default_optimizer` (the assignment's Adam(1e-4)).
-- ``model(inputs)`` calls the network, so the model can be used like the network itself.
+- ``compile()`` without an optimizer uses `default_optimizer` (the assignment's Adam(1e-4)); a
+  ``loss`` or ``metrics`` argument is refused, since the model trains on its own loss.
+- ``fit``/``evaluate`` build the model and its optimizer from the data's shape before the first
+  batch (a `tf.data.Dataset`'s ``element_spec``, an array's shape, a `keras.utils.PyDataset`'s
+  first batch), so every standard callback (``BackupAndRestore``, ``ModelCheckpoint``) and
+  ``save``/``load_model`` work without a manual ``build``; the data shape is saved with the model.
+- ``model(inputs)`` calls the network, so the model can be used like the network itself;
+  ``predict`` on data is refused with a pointer to what to call instead.
 - one ``loss`` metric, the mean over the epoch's batches.
 """
 
@@ -21,12 +27,24 @@ import keras
 import tensorflow as tf
 
 
+#: The `compile` arguments this model has no use for (it computes its own loss).
+IGNORED_COMPILE_ARGS = ("loss", "metrics", "weighted_metrics", "loss_weights")
+
+
+def _given(value) -> bool:
+    return value is not None and not (isinstance(value, (list, tuple, dict)) and len(value) == 0)
+
+
 class DenoisingModel(keras.Model):
     """Trains ``self.denoiser`` (set by the subclass) on `batch_loss`; see the module docstring."""
+
+    #: What to call instead of ``predict`` (set by the subclass).
+    predict_hint = "call the network itself"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        self._data_shape = None
 
     # -- what a subclass defines --------------------------------------------------------------------
     @property
@@ -38,12 +56,84 @@ class DenoisingModel(keras.Model):
         """The scalar loss of one batch as `fit` passes it (fresh noise drawn on every call)."""
         raise NotImplementedError
 
+    def denoiser_input_shapes(self, batch_shape):
+        """The input shapes of ``self.denoiser`` for data batches of ``batch_shape`` (by default the
+        batch itself; the models whose network also takes a timestep or noise level add it)."""
+        return batch_shape
+
     @staticmethod
     def default_optimizer() -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(learning_rate=1e-4)
 
+    def example_shape(self, batch_shape):
+        """The shape of one example in a data batch of ``batch_shape`` as `fit` passes it."""
+        return tuple(batch_shape[1:])
+
+    # -- building -----------------------------------------------------------------------------------
+    @property
+    def data_shape(self):
+        """The shape of one example, known once the model is built (None before)."""
+        return self._data_shape
+
+    def build(self, input_shape=None):
+        """Build the network for data batches of ``input_shape``, e.g. ``(None, 2)`` for points.
+
+        ``input_shape`` is the shape of one batch of ``x0`` (without fused steps' stacking axis).
+        `fit` and `evaluate` call this from the data; Keras saves the shape and calls it again
+        when the model is loaded.
+        """
+        if input_shape is not None:
+            self._data_shape = tuple(input_shape)[1:]
+        if not self.denoiser.built:
+            if input_shape is None:
+                raise ValueError(f"build {type(self).__name__} with the shape of a data batch, e.g. (None, 2)")
+            self.denoiser.build(self.denoiser_input_shapes(tuple(input_shape)))
+        self.built = True
+
+    def build_from_data(self, x):
+        """Build the model (unless built) and the compiled optimizer for the data ``x`` given to `fit`.
+
+        Reads only shapes: a `tf.data.Dataset`'s ``element_spec``, an array's ``shape``, or the first
+        batch of a `keras.utils.PyDataset`. A Python generator is left alone (it cannot be peeked at
+        without losing a batch): build such a model yourself with `build`.
+        """
+        if not self.built:
+            batch_shape = _batch_shape(x)
+            if batch_shape is not None:
+                shape = self.example_shape(batch_shape)
+                if shape and None not in shape:
+                    with self.distribute_strategy.scope():
+                        self.build((None,) + shape)
+        optimizer = getattr(self, "optimizer", None)
+        if self.built and optimizer is not None and not optimizer.built:
+            # Built now, not at the first step, so that a resumed run's optimizer state
+            # (BackupAndRestore, load_weights) has variables to load into.
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, *args, **kwargs):
+        self.build_from_data(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self.build_from_data(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        raise ValueError(f"{type(self).__name__} has nothing to predict from data: {self.predict_hint}")
+
+    def predict_on_batch(self, *args, **kwargs):
+        return self.predict(*args, **kwargs)
+
     # -- Keras plumbing -----------------------------------------------------------------------------
-    def compile(self, optimizer=None, **kwargs):
+    def compile(self, optimizer=None, loss=None, loss_weights=None, metrics=None, weighted_metrics=None, **kwargs):
+        given = dict(zip(IGNORED_COMPILE_ARGS, (loss, metrics, weighted_metrics, loss_weights)))
+        ignored = [name for name, value in given.items() if _given(value)]
+        if ignored:
+            raise ValueError(
+                f"{type(self).__name__}.compile() takes no {' or '.join(ignored)}: the model trains on its own "
+                "loss (see its train_step) and reports it as 'loss'; pass an optimizer and Keras' run options only"
+            )
         super().compile(optimizer=optimizer if optimizer is not None else self.default_optimizer(), **kwargs)
 
     def compile_from_config(self, config):
@@ -79,3 +169,19 @@ class DenoisingModel(keras.Model):
     def test_step(self, data):
         self.loss_tracker.update_state(self.batch_loss(data, training=False))
         return {"loss": self.loss_tracker.result()}
+
+
+def _batch_shape(x):
+    """The shape of one batch of ``x0`` in the data ``x`` given to `fit`, or None when unknown."""
+    if isinstance(x, (tuple, list)):
+        return _batch_shape(x[0]) if x else None
+    spec = getattr(x, "element_spec", None)  # tf.data.Dataset (and distributed datasets)
+    if spec is not None:
+        if isinstance(spec, (tuple, list)):
+            spec = spec[0]
+        shape = getattr(spec, "shape", None)
+        return tuple(shape) if shape is not None and shape.rank is not None else None
+    if isinstance(x, keras.utils.PyDataset):
+        return _batch_shape(x[0])
+    shape = getattr(x, "shape", None)  # arrays and tensors: fit batches along the first axis
+    return (None,) + tuple(shape[1:]) if shape is not None and len(shape) > 1 else None

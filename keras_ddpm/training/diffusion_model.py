@@ -14,8 +14,16 @@ from keras_ddpm.process.timesteps import (
     UniformTimesteps,
     timestep_distribution,
 )
+from keras_ddpm.samplers import DDIMSampler, DDPMSampler, Sampler
 from keras_ddpm.training.denoising_model import DenoisingModel
 from keras_ddpm.utils import checks
+
+#: The samplers `DiffusionModel.generate` knows by name, made from the model's schedule: DDPM with
+#: sigma_t^2 = beta_t, deterministic DDIM in 50 steps (all T when T < 50).
+SAMPLERS = {
+    "ddpm": DDPMSampler,
+    "ddim": lambda schedule: DDIMSampler(schedule, num_steps=min(50, schedule.timesteps)),
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_ddpm")
@@ -70,7 +78,10 @@ class DiffusionModel(DenoisingModel):
         timestep_distribution: the `TimestepDistribution` of the training ``t`` (default:
             `UniformTimesteps`, Algorithm 1).
 
-    Compile it like any model; `compile()` with no optimizer uses the assignment's Adam(1e-4).
+    Compile it like any model (an optimizer only: there is no ``loss`` to pass); `compile()` with
+    no optimizer uses the assignment's Adam(1e-4). `fit` builds the model from the data, so saving,
+    reloading and Keras' callbacks need no manual `build`. `generate` draws samples through the
+    compiled DDPM or DDIM sampler.
     For an exponential moving average of the weights use Keras' own option,
     ``keras.optimizers.Adam(1e-4, use_ema=True, ema_momentum=0.999)``: Keras swaps the averaged
     weights in at the end of `fit`.
@@ -97,22 +108,60 @@ class DiffusionModel(DenoisingModel):
             raise ValueError("class_dropout needs a class-conditional network (one with num_classes)")
         self.class_dropout = float(class_dropout)
         self.noise_seed = keras.random.SeedGenerator(seed, name="noise_seed")
+        self._samplers = {}
 
     # -- Keras plumbing -------------------------------------------------------------------------
+    predict_hint = ("draw samples with model.generate(num_samples), or get the noise prediction "
+                    "eps_theta(x_t, t) from model.network.predict([x_t, t])")
+
     @property
     def denoiser(self):
         return self.network
 
-    def build(self, input_shape=None):
-        if input_shape is not None:
-            self._data_rank = len(tuple(input_shape)) - 1  # per example, e.g. 1 for (None, 2)
-        if not self.network.built:
-            if input_shape is None:
-                raise ValueError("build DiffusionModel with the data shape, e.g. (None, 2)")
-            shape = tuple(input_shape)
-            inputs = [shape, (shape[0],)] + ([(shape[0],)] if self.num_classes else [])
-            self.network.build(inputs)
-        self.built = True
+    def denoiser_input_shapes(self, batch_shape):
+        batch = (batch_shape[0],)
+        return [batch_shape, batch] + ([batch] if self.num_classes else [])
+
+    def example_shape(self, batch_shape):
+        # A fused batch is a stack (steps, batch, ...) of minibatches.
+        return tuple(batch_shape[1 + (self.fused_steps > 1):])
+
+    # -- sampling --------------------------------------------------------------------------------
+    def generate(self, num_samples: int, sampler="ddpm", seed: int = 0, labels=None, guidance_scale: float = 1.0,
+                 progress=False):
+        """Draw ``num_samples`` samples from the trained network with a compiled sampler.
+
+        Args:
+            num_samples: how many samples.
+            sampler: ``"ddpm"`` (Algorithm 2, `DDPMSampler`), ``"ddim"`` (eq. 12, `DDIMSampler`
+                with 50 deterministic steps, or T when T < 50), or any `keras_ddpm.samplers.Sampler` instance, e.g.
+                ``DDIMSampler(model.schedule, num_steps=20, eta=0.5)``.
+            seed: the same seed gives the same samples.
+            labels: class ids, one per sample, for a class-conditional network (None: unconditional).
+            guidance_scale: classifier-free guidance weight w (see `keras_ddpm.samplers.base`).
+            progress: 1/True: a Keras progress bar; 2: one line when done; 0/False: silent.
+
+        Returns:
+            a NumPy array ``(num_samples, *data_shape)``.
+        """
+        num_samples = checks.positive_int("num_samples", num_samples)
+        shape = self.data_shape
+        if shape is None and hasattr(self.network, "data_dim"):
+            shape = (self.network.data_dim,)
+        if shape is None:
+            raise ValueError("generate needs the shape of the data: fit the model first, or build it with the "
+                             "shape of a batch, e.g. model.build((None, 16, 16, 3))")
+        return self._sampler(sampler).sample(self.network, (num_samples,) + tuple(shape), seed=seed, labels=labels,
+                                             guidance_scale=guidance_scale, progress=progress)
+
+    def _sampler(self, sampler):
+        if isinstance(sampler, Sampler):
+            return sampler
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)} or a Sampler instance, got {sampler!r}")
+        if sampler not in self._samplers:  # kept, so that its compiled loop is traced once
+            self._samplers[sampler] = SAMPLERS[sampler](self.schedule)
+        return self._samplers[sampler]
 
     # -- Algorithm 1 ----------------------------------------------------------------------------
     def per_example_loss(self, x0, t, noise, labels=None, training: bool = False):
@@ -179,7 +228,8 @@ class DiffusionModel(DenoisingModel):
         return x0, labels
 
     def _check_stacked(self, x0):
-        rank = getattr(self, "_data_rank", 1 if hasattr(self.network, "data_dim") else None)
+        rank = len(self.data_shape) if self.data_shape is not None else (
+            1 if hasattr(self.network, "data_dim") else None)
         if rank is not None and len(x0.shape) != rank + 2:
             raise ValueError(
                 f"fused_steps={self.fused_steps} expects each batch to be a stack of minibatches, shape "

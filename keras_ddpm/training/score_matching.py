@@ -78,9 +78,15 @@ class DenoisingScoreMatching(DenoisingModel):
         self.seed = None if seed is None else checks.integer("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
+    predict_hint = ("evaluate the score with model.score_network.predict([x, sigma]), or sample with "
+                    "keras_ddpm.samplers.annealed_langevin_dynamics(model.score_network.score, x_init, sigmas)")
+
     @property
     def denoiser(self):
         return self.score_network
+
+    def denoiser_input_shapes(self, batch_shape):
+        return [batch_shape, (batch_shape[0],)]
 
     def _perturb(self, x):
         """Levels ``sigma`` ``(batch,)`` and noise ``eps ~ N(0, sigma^2 I)`` ``(batch, D)``."""
