@@ -4,11 +4,13 @@ Timesteps are 0-based everywhere: index ``t`` in ``0 .. T-1`` is the DDPM paper'
 
 The package is one library in layers, each folder importing only the folders below it (see
 docs/architecture.md): ``utils`` < ``process``, ``data`` < ``layers`` < ``networks`` < ``samplers``
-< ``training`` < ``evaluation``, ``export`` < ``apps``. Importing the package registers every
-serializable layer and model, so any ``.keras`` file it wrote loads with only this import.
+< ``training`` < ``evaluation``, ``export`` < ``apps`` < ``cli``. Importing the package registers
+every serializable layer and model, so any ``.keras`` file it wrote loads with only this import.
+
+Importing it changes no process-wide setting. The CPU tuning the scripts use is an opt-in:
+``keras_ddpm_env.tune_cpu()``, called before TensorFlow (and so this package) is imported.
 """
 
-from keras_ddpm import _env  # noqa: F401  (must run before TensorFlow is imported)
 from keras_ddpm.layers import (
     ConditionalDense,
     LearnableSinusoidalEmbedding,

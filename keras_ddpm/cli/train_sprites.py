@@ -1,0 +1,123 @@
+"""``train_sprites.py`` / ``keras-ddpm train sprites``: train a UNet DDPM on 16x16 sprites, then sample
+with DDPM and DDIM (and per class).
+
+    python train_sprites.py                          # the course's settings (T=500, 32 epochs, 64 features)
+    python train_sprites.py --preset cpu             # about 20 minutes of training on 2 CPU cores
+    python train_sprites.py --preset cpu --evaluate  # ... then the timing table and FID/KID
+
+The data is DeepLearning.AI's .npy pair or any pair in its format (see --data); it is read through
+the TFDS builder `keras_ddpm.apps.sprites.tfds_builder`. This module parses the flags;
+`keras_ddpm.apps.sprites.pipeline.run` does the work (docs/sprites.md). Bad input exits with code
+2 and one line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from keras_ddpm.apps.flags import add_flags, apply_preset
+from keras_ddpm.apps.sprites.presets import PRESET_FIELDS, PRESETS
+from keras_ddpm.cli import CHECKOUT
+from keras_ddpm.utils.cli import ArgumentParser, find_input, positive_int
+
+PROG = "train_sprites.py"
+DEFAULT_DATA = ("data/sprites", "../shared/data/sprites")
+
+
+def parse_args(argv=None, prog: str = PROG):
+    p = ArgumentParser(
+        prog=prog,
+        description="Train a class-conditional UNet DDPM (Ho et al. 2020) on sprite images, sample it "
+        "with DDPM and DDIM (Song et al. 2021) and classifier-free guidance (Ho & Salimans 2022).",
+    )
+    add_flags(
+        p, "preset", "data", "out", "epochs", "batch_size", "lr", "lr_decay", "ema_momentum", "timesteps",
+        "seed", "checkpoint_every", "plot_every", "plot_samples", "num_samples", "steps_per_execution",
+        "no_jit", "subset", "validation_fraction", "save_model", "export", "no_tensorboard", "no_resume", "verbose",
+        preset="course", choices_preset=sorted(PRESETS), lr_decay="linear", timesteps=500, plot_samples=30,
+        num_samples=50, steps_per_execution=10, validation_fraction=0.0, save_model="saved_models/sprites.keras",
+        help_preset="; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items())
+                    + ". The flags below override single values",
+        help_data="folder holding the images and labels .npy files (default: the first of "
+                  f"{', '.join(DEFAULT_DATA)} that exists, relative to the current folder or this script's)",
+        help_out="output folder (default: outputs/sprites_PRESET)",
+        help_timesteps="T, diffusion steps, >= 2; betas rise linearly from 1e-4 to 0.02 as in the course",
+        help_num_samples="images in each final grid",
+        help_ema_momentum="exponential moving average of the weights, swapped in at the end of training "
+                          "(Keras' use_ema); 0 = off (course: 0, cpu: 0.995)",
+    )
+    p.add_argument("--images", help="images file name in --data: uint8 (N, H, W, 3) (default: "
+                   "sprites_1788_16x16.npy, else nethack_slashem_16x16.npy)")
+    p.add_argument("--labels", help="labels file name in --data: one-hot (N, num_classes) (default: "
+                   "sprite_labels_nc_1788_16x16.npy, else nethack_slashem_labels_16x16.npy)")
+    p.add_argument("--tfds-dir", help="TFDS data folder where the prepared dataset is cached "
+                   "(default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    p.add_argument("--base-features", type=positive_int,
+                   help="UNet width F of the first level; the second has 2F (course: 64)")
+    p.add_argument("--repeat", type=positive_int,
+                   help="passes over the data per epoch (a small data set gets fewer, longer epochs)")
+    p.add_argument("--augment", choices=("none", "flip"), help="random left-right flips (course: none)")
+    p.add_argument("--class-dropout", type=float, default=0.1,
+                   help="probability of training on the 'no class' label, so one network learns the "
+                   "conditional and the unconditional noise (classifier-free guidance) (default: %(default)s)")
+    p.add_argument("--unconditional", action="store_true",
+                   help="train without labels (no per-class samples then)")
+    p.add_argument("--guidance-scale", type=float, default=2.0,
+                   help="classifier-free guidance w for the per-class samples: eps = eps_uncond + "
+                   "w (eps_cond - eps_uncond); 1 = plain conditional (default: %(default)s)")
+    p.add_argument("--ddim-steps", type=positive_int, default=50,
+                   help="DDIM steps for samples_ddim.png (default: %(default)s)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta, 0 (deterministic) .. 1 (default: %(default)s)")
+    p.add_argument("--evaluate", action="store_true", help="after training, run "
+                   "keras_ddpm.apps.sprites.evaluation: the DDPM vs DDIM timing table and FID/KID")
+    p.add_argument("--eval-samples", type=positive_int, default=None,
+                   help="samples per sampler for the evaluation (default: half the data set, the size "
+                   "of the real-vs-real floor's halves)")
+    p.add_argument("--eval-ddim-steps", default="10,25,50,100",
+                   help="comma-separated DDIM step counts for the evaluation (default: %(default)s)")
+    p.add_argument("--classifier", default=None, help="sprite classifier for FID/KID features, trained and "
+                   "saved here if missing (default: saved_models/sprite_classifier_<images file>.keras)")
+    p.add_argument("--inception-weights", default=None,
+                   help="use InceptionV3 features from this local weights file (no-top .h5) instead of "
+                   "the sprite classifier")
+    args = p.parse_args(argv)
+    apply_preset(args, PRESETS[args.preset], dict(zip(PRESET_FIELDS, PRESET_FIELDS)))
+    if args.out is None:
+        args.out = os.path.join("outputs", f"sprites_{args.preset}")
+    check(p, args)
+    return args
+
+
+def check(p, args):
+    """Every flag that training would use late is checked here, before any work."""
+    from keras_ddpm.apps.sprites.evaluation import parse_steps
+
+    if args.timesteps < 2:
+        p.error(f"--timesteps must be >= 2, got {args.timesteps}")
+    if not 0.0 <= args.class_dropout < 1.0:
+        p.error(f"--class-dropout must be in [0, 1), got {args.class_dropout}")
+    if not 0.0 <= args.eta <= 1.0:
+        p.error(f"--eta must be in [0, 1], got {args.eta}")
+    if not math.isfinite(args.guidance_scale):
+        p.error(f"--guidance-scale must be a finite number, got {args.guidance_scale}")
+    if args.ddim_steps > args.timesteps:
+        p.error(f"--ddim-steps must be at most --timesteps ({args.timesteps}), got {args.ddim_steps}")
+    if not 0.0 <= args.validation_fraction < 0.5:
+        p.error(f"--validation-fraction: expected a number in [0, 0.5), got {args.validation_fraction}")
+    if args.evaluate:
+        try:
+            parse_steps(args.eval_ddim_steps, args.timesteps)
+        except ValueError as err:
+            p.error(f"--eval-ddim-steps: {err}")
+        if args.inception_weights is not None and not os.path.isfile(args.inception_weights):
+            p.error(f"--inception-weights: no such file: {args.inception_weights}")
+
+
+def main(argv=None, prog: str = PROG):
+    from keras_ddpm.apps.sprites import pipeline
+
+    args = parse_args(argv, prog)
+    data_dir = find_input(args.data, DEFAULT_DATA, CHECKOUT, "no sprite data folder found: pass --data FOLDER "
+                          "(holding the images and labels .npy files)", folder=True)
+    return pipeline.run(args, data_dir)
