@@ -2,6 +2,8 @@
 optimizer state by every standard path, `generate` instead of `predict`, loadable after only
 ``import keras_ddpm``."""
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -25,6 +27,7 @@ from keras_ddpm import (
     UNet,
 )
 from keras_ddpm.data import make_dataset
+from keras_ddpm.training.score_matching import train_dsm
 
 #: The README's library recipe, without a manual `build`, taken through every standard Keras save
 #: and resume path in a fresh interpreter. Run it by hand with ``python -c "$RECIPE" OUT_DIR``.
@@ -241,3 +244,15 @@ class ModelFilesTest(tf.test.TestCase):
                                                    r"class (\w+)", handle.read()))
         self.assertGreater(len(declared), 10)
         self.assertEqual(lines[3], "registered: " + ",".join(sorted(f"keras_ddpm>{n}" for n in declared)))
+
+
+class ProgressTest(tf.test.TestCase):
+    def test_score_training_shows_one_bar_over_its_epochs(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            _, losses = train_dsm(NoiseConditionalScoreNetwork(hidden_units=(8,)), ring(), [1.0], steps=4,
+                                  batch_size=64, epochs=2, progress=True)
+        self.assertLen(losses, 2)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())  # a terminal's colours
+        self.assertRegex(text, r"2/2 .*/epoch - loss: \d")
+        self.assertNotIn("Epoch 1/2", text)  # fit's own per-epoch bars stay off

@@ -79,13 +79,15 @@ class StudyTest(tf.test.TestCase):
 
     def test_tensorboard_scalars_and_sample_images(self):
         self.assertEqual(self.drawn, [((50, 2), "epoch 2, loss " + self.drawn[0][1].split("loss ")[1])])
-        tags = set()
+        steps = {}
         for path in glob.glob(os.path.join(self.out, "tb", "**", "events.out.tfevents.*"), recursive=True):
             for event in tf.compat.v1.train.summary_iterator(path):
-                tags.update(v.tag for v in event.summary.value)
-        self.assertIn("samples", tags)
-        self.assertIn("epoch_loss", tags)
-        self.assertIn("epoch_loss_t000_009", tags)  # val_loss_t000_009, in the validation writer
+                for value in event.summary.value:
+                    steps.setdefault(value.tag, set()).add(event.step)
+        self.assertIn("epoch_loss_t000_009", steps)  # val_loss_t000_009, in the validation writer
+        # The picture of epoch 2 sits at the step of epoch 2's scalars (Keras counts epochs from 0).
+        self.assertEqual(steps["epoch_loss"], {0, 1})
+        self.assertEqual(steps["samples"], {1})
 
     def test_study_writes_its_csv_and_figures(self):
         result = run_study(self.out, num_samples=60, validation=self.validation, real=self.real, log=None)
@@ -98,6 +100,11 @@ class StudyTest(tf.test.TestCase):
         for key in ("loss", "val_loss", "sliced_w1", "sliced_w1_floor", "precision", "recall", "mmd"):
             self.assertTrue(all(np.isfinite(float(r[key])) for r in rows), key)
         self.assertIn("validation loss changed by", result["answer"]["text"])
+        # Two checkpoints of two epochs answer nothing, and the text says why.
+        self.assertFalse(result["answer"]["answered"])
+        self.assertIn("This run is too short to answer the question: it has 2 checkpoints, and a rank correlation "
+                      "needs 5.", result["answer"]["text"])
+        self.assertNotIn("proportional to the loss", result["answer"]["text"])
         with open(os.path.join(folder, "answer.json")) as handle:
             self.assertIn("correlation", json.load(handle))
 
@@ -119,16 +126,41 @@ class StudyTest(tf.test.TestCase):
         with contextlib.redirect_stderr(io.StringIO()), self.assertRaisesRegex(ValueError, "no sound checkpoint"):
             run_study(out, num_samples=60, validation=self.validation, real=self.real, log=None)
 
-    def test_answer_says_not_proportional_when_metrics_move_much_more(self):
-        def row(epoch, val, w1):
-            return {"epoch": epoch, "val_loss": val, "val_loss_t000_099": val * 2, "val_loss_t900_999": val / 2,
-                    "sliced_w1": w1, "sliced_w1_floor": 0.01, "mmd": 0.0, "mmd_floor": 0.0,
-                    "precision": 0.9, "precision_floor": 0.98, "recall": 0.9, "recall_floor": 0.98}
+    @staticmethod
+    def _rows(val_losses, w1s):
+        return [{"epoch": 10 * (i + 1), "val_loss": val, "val_loss_t000_099": val * 2, "val_loss_t900_999": val / 2,
+                 "sliced_w1": w1, "sliced_w1_floor": 0.01, "mmd": 0.0, "mmd_floor": 0.0,
+                 "precision": 0.9, "precision_floor": 0.98, "recall": 0.9, "recall_floor": 0.98}
+                for i, (val, w1) in enumerate(zip(val_losses, w1s))]
 
-        result = answer([row(10, 0.170, 0.05), row(20, 0.168, 0.03), row(30, 0.167, 0.02)])
+    def test_answer_says_not_proportional_when_metrics_move_much_more(self):
+        val = [0.170, 0.169, 0.168, 0.1675, 0.167, 0.1665]
+        result = answer(self._rows(val, [0.05, 0.04, 0.03, 0.025, 0.02, 0.017]))
+        self.assertTrue(result["answered"])
         self.assertIn("**not** proportional", result["text"])
-        self.assertAllClose(result["val_loss_change"], -0.003 / 0.170)
+        self.assertAllClose(result["val_loss_change"], (0.1665 - 0.170) / 0.170)
         self.assertAllClose(result["correlation"]["sliced_w1"], 1.0)
+        self.assertLess(result["p_value"]["sliced_w1"], 0.01)
+        self.assertGreater(result["elasticity"], 20)
+        self.assertIn("Criterion: The study answers only with at least 5 checkpoints", result["text"])
+
+    def test_answer_says_proportional_when_quality_follows_the_loss(self):
+        val = np.array([0.30, 0.28, 0.26, 0.25, 0.24, 0.23])
+        result = answer(self._rows(val, 0.01 + 0.2 * val))  # the excess over the 0.01 floor is 0.2 x loss
+        self.assertTrue(result["answered"])
+        self.assertAllClose(result["elasticity"], 1.0)
+        self.assertIn("changed about in proportion to the loss", result["text"])
+
+    def test_no_answer_without_a_significant_relation_or_enough_checkpoints(self):
+        val = [0.170, 0.169, 0.168, 0.1675, 0.167, 0.1665]
+        unrelated = answer(self._rows(val, [0.03, 0.05, 0.02, 0.04, 0.05, 0.03]))
+        self.assertFalse(unrelated["answered"])
+        self.assertIsNone(unrelated["proportional"])
+        self.assertIn("too short to answer the question: over its 6 checkpoints the loss and the sample quality show "
+                      "no significant relation (the Spearman rank correlation", unrelated["text"])
+        self.assertNotIn("**not**", unrelated["text"])
+        few = answer(self._rows(val[:4], [0.05, 0.04, 0.03, 0.025]))
+        self.assertIn("it has 4 checkpoints, and a rank correlation needs 5", few["text"])
 
     def test_cli_reports_a_missing_folder_in_one_line(self):
         result = run_script("-m", "keras_ddpm.apps.bicycle.study", os.path.join(self.out, "nope"))
@@ -161,3 +193,20 @@ class AnswerCounterExampleTest(tf.test.TestCase):
         self.assertEqual(result["counter_example"], [50, 100])
         self.assertIn("epoch 100 has a lower validation loss than epoch 50", result["text"])
         self.assertNotIn("counter_example", answer([row(50, 0.172, 0.05), row(100, 0.171, 0.03)]))
+
+
+class SamplePlotterProgressTest(tf.test.TestCase):
+    def test_the_sampler_progress_follows_fits_verbosity(self):
+        asked = []
+
+        class Recorder:
+            def sample(self, network, shape, seed, progress):
+                asked.append(progress)
+                return np.zeros(shape, np.float32)
+
+        folder = tempfile.mkdtemp()
+        for verbose, progress in ((0, "auto"), (1, "auto"), (2, "auto"), ("auto", "auto"), (0, 2)):
+            plotter = SamplePlotter(Recorder(), 4, folder, draw=lambda *_: None, progress=progress)
+            plotter.set_params({"verbose": verbose})
+            plotter.picture(None, os.path.join(folder, "x.png"), "title")
+        self.assertEqual(asked, [0, 1, 2, 1, 2])

@@ -134,12 +134,14 @@ def train_dsm(
     seed: int = 0,
     epochs: int = 10,
     verbose: int = 0,
+    progress: bool = False,
 ):
     """Fit ``score_network`` by DSM on ``data`` ``(n, D)``: Adam with a cosine-decayed learning rate.
 
     Runs ``epochs`` epochs of ``steps // epochs`` steps (``epochs`` is capped at ``steps``) over a
-    seeded shuffled, repeated `tf.data` pipeline of ``data``. Returns the trained
-    `DenoisingScoreMatching` wrapper and the per-epoch losses.
+    seeded shuffled, repeated `tf.data` pipeline of ``data``. ``verbose`` is `fit`'s; ``progress``
+    shows one Keras progress bar over all the epochs instead (loss and time left). Returns the
+    trained `DenoisingScoreMatching` wrapper and the per-epoch losses.
     """
     steps = checks.positive_int("steps", steps)
     batch_size = checks.positive_int("batch_size", batch_size)
@@ -159,6 +161,18 @@ def train_dsm(
         .prefetch(tf.data.AUTOTUNE)
     )
     history = model.fit(
-        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=verbose
+        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=verbose,
+        callbacks=[EpochProgress(epochs)] if progress else None,
     )
     return model, [float(v) for v in history.history["loss"]]
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One `keras.utils.Progbar` over all the epochs of a `fit`, advanced at the end of each (with its loss)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["loss"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(epoch + 1, values=[("loss", (logs or {}).get("loss", float("nan")))])

@@ -10,6 +10,8 @@ real-vs-real floor). It writes, into ``OUT/study/``:
     study.png               loss and each metric against the epoch, shared axes, floors dashed
     study_samples.png       a row of sample scatters, one per checkpoint, and the held-out data
     study_timestep_loss.png validation loss per timestep bin, one line per checkpoint
+    answer.json             the measured relation and the answer (`answer`): stated only when the
+                            checkpoints support one (`CRITERION`), else why the run is too short
 
 Command line (after ``train_bicycle.py``, which saves the held-out points it needs)::
 
@@ -22,6 +24,7 @@ import csv
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -64,7 +67,8 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
     """Evaluate every checkpoint of the run in ``out_dir``; returns one dict per checkpoint.
 
     Samples of every checkpoint start from the same noise (``seed``), so differences between
-    checkpoints come from the weights alone.
+    checkpoints come from the weights alone. ``log`` gets one line per checkpoint, with the time
+    so far and an estimate of the time left; ``progress`` is the sampler's own progress bar.
     """
     from keras_ddpm.evaluation.points import evaluate
     from keras_ddpm.samplers import DDPMSampler
@@ -75,7 +79,9 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
     out_dir = os.fspath(out_dir)
     evaluator = None
     rows = []
-    for entry in read_checkpoint_index(out_dir):
+    entries = read_checkpoint_index(out_dir)
+    start = time.monotonic()
+    for done, entry in enumerate(entries, 1):
         path = os.path.join(out_dir, "checkpoints", entry["file"])
         if not os.path.exists(path):
             raise FileNotFoundError(f"checkpoint listed in checkpoints.csv is missing: {path}")
@@ -102,9 +108,11 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
         row["samples"] = samples
         rows.append(row)
         if log:
-            log(f"study: epoch {row['epoch']}: loss {row['loss']:.4f}, val_loss {row['val_loss']:.4f}, "
-                f"sliced W1 {row['sliced_w1']:.4f} (floor {row['sliced_w1_floor']:.4f}), "
-                f"precision {row['precision']:.3f}, recall {row['recall']:.3f}")
+            elapsed = time.monotonic() - start
+            log(f"study: checkpoint {done}/{len(entries)}, epoch {row['epoch']}: loss {row['loss']:.4f}, "
+                f"val_loss {row['val_loss']:.4f}, sliced W1 {row['sliced_w1']:.4f} (floor {row['sliced_w1_floor']:.4f}), "
+                f"precision {row['precision']:.3f}, recall {row['recall']:.3f} "
+                f"[{elapsed:.0f} s, ETA {elapsed / done * (len(entries) - done):.0f} s]")
     if not rows:
         raise ValueError(f"no sound checkpoint in {os.path.join(out_dir, 'checkpoints')} to study")
     return rows
@@ -114,12 +122,37 @@ def _relative(a, b):
     return (b - a) / a if a else float("nan")
 
 
+#: When the study states an answer: at least this many checkpoints (with fewer, no rank
+#: correlation reaches p < 0.05: for 4 checkpoints the smallest two-sided p is 0.083) ...
+MIN_CHECKPOINTS = 5
+#: ... and a rank correlation between validation loss and sample quality significant at this level.
+MAX_P_VALUE = 0.05
+#: "Proportional": the elasticity of the quality gap to the loss (the slope of log sliced-W1 excess
+#: against log validation loss, 1 for exact proportionality) within these bounds.
+PROPORTIONAL_ELASTICITY = (0.5, 2.0)
+CRITERION = (f"The study answers only with at least {MIN_CHECKPOINTS} checkpoints and a Spearman rank "
+             f"correlation between the validation loss and the sliced-W1 excess significant at p < {MAX_P_VALUE}; "
+             "'proportional' then means that the elasticity of that excess to the validation loss (the slope of "
+             "log excess against log loss, least squares) lies between "
+             f"{PROPORTIONAL_ELASTICITY[0]:g} and {PROPORTIONAL_ELASTICITY[1]:g}.")
+
+
+def _elasticity(loss, excess) -> float:
+    """Least-squares slope of ``log excess`` against ``log loss``: the relative change of the
+    excess per relative change of the loss (1 when they are proportional)."""
+    x, y = np.log(np.asarray(loss, float)), np.log(np.asarray(excess, float))
+    return float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else float("nan")
+
+
 def answer(rows) -> dict:
-    """The numbers that answer the assignment's question, and the answer in words.
+    """The numbers that answer the assignment's question, and the answer in words when they support one.
 
     Compares each metric's *excess over its floor* (what the model still gets wrong) with the
-    validation loss across checkpoints: the rank correlation (Spearman) over all checkpoints, and
-    the relative changes from the first checkpoint to the last.
+    validation loss across checkpoints: the rank correlation (Spearman, with its p-value) over all
+    checkpoints, the elasticity of the sliced-W1 excess to the loss, and the relative changes from
+    the first checkpoint to the last. The verdict follows `CRITERION`; when the run is too short for
+    it (too few checkpoints, no significant relation, or samples at their floor) the text says so and
+    why, instead of an answer.
     """
     from scipy.stats import spearmanr
 
@@ -131,33 +164,69 @@ def answer(rows) -> dict:
         "recall": [r["recall_floor"] - r["recall"] for r in rows],
     }
     val = [r["val_loss"] for r in rows]
-    result = {"val_loss_change": _relative(first["val_loss"], last["val_loss"]), "correlation": {}, "excess_change": {}}
+    result = {"val_loss_change": _relative(first["val_loss"], last["val_loss"]), "correlation": {}, "p_value": {},
+              "excess_change": {}, "criterion": CRITERION}
     for name, values in excess.items():
-        rho = spearmanr(val, values).statistic if len(rows) > 2 and np.ptp(val) > 0 and np.ptp(values) > 0 else float("nan")
-        result["correlation"][name] = float(rho)
+        rho = p = float("nan")
+        if len(rows) > 2 and np.ptp(val) > 0 and np.ptp(values) > 0:
+            test = spearmanr(val, values)
+            rho, p = float(test.statistic), float(test.pvalue)
+        result["correlation"][name] = rho
+        result["p_value"][name] = p
         result["excess_change"][name] = _relative(values[0], values[-1])
     bins = [k for k in first if k.startswith("val_loss_t")]
     bin_change = {k: _relative(first[k], last[k]) for k in bins}
     result["bin_change"] = bin_change
+    w1 = excess["sliced_w1"]
+    positive = all(v > 0 for v in w1)
+    result["elasticity"] = _elasticity(val, w1) if positive else float("nan")
+    rho, p = result["correlation"]["sliced_w1"], result["p_value"]["sliced_w1"]
     loss_pct = 100 * result["val_loss_change"]
     w1_pct = 100 * result["excess_change"]["sliced_w1"]
-    lines = [
-        f"From epoch {first['epoch']} to epoch {last['epoch']} the validation loss changed by "
+    numbers = (
+        f"From epoch {first['epoch']} to epoch {last['epoch']} ({len(rows)} checkpoints) the validation loss changed by "
         f"{loss_pct:+.1f}% ({first['val_loss']:.4f} -> {last['val_loss']:.4f}), while the sliced W1 "
-        f"beyond its floor changed by {w1_pct:+.0f}% ({excess['sliced_w1'][0]:.4f} -> {excess['sliced_w1'][-1]:.4f}), "
+        f"beyond its floor changed by {w1_pct:+.0f}% ({w1[0]:.4f} -> {w1[-1]:.4f}), "
         f"precision went from {first['precision']:.3f} to {last['precision']:.3f} and recall from "
         f"{first['recall']:.3f} to {last['recall']:.3f} (floors {last['precision_floor']:.3f} and "
-        f"{last['recall_floor']:.3f}).",
-    ]
-    disproportionate = bool(np.isfinite(loss_pct) and np.isfinite(w1_pct) and abs(w1_pct) > 2 * abs(loss_pct))
-    result["proportional"] = not disproportionate
-    if disproportionate:
-        lines.append("So the quality of the samples is **not** proportional to the loss: a change of a "
-                     "few percent in the loss goes with a change many times larger in the sample metrics.")
+        f"{last['recall_floor']:.3f})."
+    )
+    relation = f"Spearman rank correlation between validation loss and sliced-W1 excess is {rho:+.2f} (p = {p:.3g})"
+    why = None
+    if len(rows) < MIN_CHECKPOINTS:
+        why = f"it has {len(rows)} checkpoint{'s' * (len(rows) != 1)}, and a rank correlation needs {MIN_CHECKPOINTS}"
+    elif not positive:
+        why = "the sliced W1 of some checkpoints is at or below its real-vs-real floor, so its excess cannot be compared"
+    elif not (np.isfinite(p) and p < MAX_P_VALUE):
+        measured = f"the {relation}" if np.isfinite(rho) else "the loss or the metric did not change"
+        why = (f"over its {len(rows)} checkpoints the loss and the sample quality show no significant relation "
+               f"({measured})")
+    counter = _counter_example(rows)
+    if counter:
+        result["counter_example"] = counter[0]
+        counter = counter[1]
+    result["answered"] = why is None
+    if why is not None:
+        result["proportional"] = None
+        result["text"] = " ".join(filter(None, [
+            numbers, counter, f"This run is too short to answer the question: {why}. Train longer and keep more "
+            f"checkpoints (--epochs, --checkpoint-every) to answer it. Criterion: {CRITERION}"]))
+        return result
+
+    elasticity = result["elasticity"]
+    low, high = PROPORTIONAL_ELASTICITY
+    result["proportional"] = bool(low <= elasticity <= high)
+    lines = [numbers, f"The {relation}, and the elasticity of the excess to the loss is {elasticity:.1f} (1 would be "
+                      "proportional)."]
+    if elasticity > high:
+        lines.append(f"So the quality of the samples is **not** proportional to the loss: over these checkpoints a 1% "
+                     f"change in the loss went with a change of about {elasticity:.0f}% in the sample quality gap.")
+    elif elasticity < low:
+        lines.append("So the quality of the samples is **not** proportional to the loss: it moved much less than "
+                     "the loss did.")
     else:
-        lines.append("Over these checkpoints the sample metrics moved about as much as the loss did (in relative "
-                     "terms), as expected while the model is still far from converged.")
-    if bins:
+        lines.append("So over these checkpoints the quality of the samples changed about in proportion to the loss.")
+    if bins and elasticity > high:
         small, large = bins[0], bins[-1]
         lines.append(
             f"Why: the loss is an average over t of a noise-prediction error that is mostly irreducible "
@@ -166,29 +235,31 @@ def answer(rows) -> dict:
             f"is decided at small t: the bin {small[len('val_loss_'):]} changed by {100 * bin_change[small]:+.1f}% "
             f"(to {last[small]:.4f}) and the bin {large[len('val_loss_'):]} by {100 * bin_change[large]:+.1f}% "
             f"(to {last[large]:.4f}). Errors of eps_theta enter every one of the T reverse steps of "
-            "Algorithm 2 and compound, so a small gain in the loss at the right timesteps moves the samples a lot, "
-            "while the same gain at large t changes little.")
-    # The clearest counter-example: a later checkpoint with a lower validation loss but worse samples.
+            "Algorithm 2 and compound, so a small gain in the loss at the right timesteps moves the samples a lot.")
+    if counter:
+        lines.append(counter)
+    lines.append(f"Criterion: {CRITERION}")
+    result["text"] = " ".join(lines)
+    return result
+
+
+def _counter_example(rows):
+    """The clearest counter-example to "a lower loss means better samples": ``([epoch a, epoch b], text)``
+    for the later checkpoint b with a lower validation loss but the largest worsening of sliced W1,
+    or None."""
     worst = None
-    for i in range(len(rows)):
-        for j in range(i + 1, len(rows)):
-            a, b = rows[i], rows[j]
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
             if b["val_loss"] < a["val_loss"] and b["sliced_w1"] > a["sliced_w1"]:
                 if worst is None or b["sliced_w1"] / a["sliced_w1"] > worst[1]["sliced_w1"] / worst[0]["sliced_w1"]:
                     worst = (a, b)
-    if worst is not None:
-        a, b = worst
-        result["counter_example"] = [a["epoch"], b["epoch"]]
-        lines.append(f"The loss does not even order the checkpoints reliably: epoch {b['epoch']} has a lower "
-                     f"validation loss than epoch {a['epoch']} ({b['val_loss']:.4f} vs {a['val_loss']:.4f}) but "
-                     f"a worse sliced W1 ({b['sliced_w1']:.4f} vs {a['sliced_w1']:.4f}).")
-    rho = result["correlation"]["sliced_w1"]
-    if np.isfinite(rho):
-        lines.append(f"Across all {len(rows)} checkpoints the rank correlation (Spearman) between validation "
-                     f"loss and the sliced-W1 excess is {rho:+.2f}: the loss tells the order only roughly, "
-                     "never the size of the difference.")
-    result["text"] = " ".join(lines)
-    return result
+    if worst is None:
+        return None
+    a, b = worst
+    return [a["epoch"], b["epoch"]], (
+        f"The loss does not order the checkpoints perfectly: epoch {b['epoch']} has a lower validation loss than "
+        f"epoch {a['epoch']} ({b['val_loss']:.4f} vs {a['val_loss']:.4f}) but a worse sliced W1 "
+        f"({b['sliced_w1']:.4f} vs {a['sliced_w1']:.4f}).")
 
 
 def write_study(out_dir, rows) -> dict:

@@ -79,12 +79,14 @@ def train_models(args, mixture, data, sigmas, extent, out):
         return score_error_against_mixture(fixed_sigma_score(network, sigma), mixture, sigma,
                                            args.eval_points, seed=args.seed + 100, grid_extent=extent)
 
-    for i, sigma in enumerate(sorted(set(args.dsm_sigmas))):
+    levels = sorted(set(args.dsm_sigmas))
+    for i, sigma in enumerate(levels):
         network = NoiseConditionalScoreNetwork(hidden_units=args.hidden_units, data_std=data_std,
                                                name=f"dsm_sigma_{i}")
+        print(f"model {i + 1}/{len(levels) + 1}: DSM at sigma = {sigma:g}, {args.dsm_steps} steps")
         _, losses[f"DSM sigma={sigma:g}"] = train_dsm(
             network, data, [sigma], args.dsm_steps, args.batch_size, args.lr,
-            weighting="none", seed=args.seed + 1 + i, epochs=args.epochs)
+            weighting="none", seed=args.seed + 1 + i, epochs=args.epochs, progress=True)
         dsm_networks[sigma] = network
         errors["dsm"][f"{sigma:g}"] = measure(network, sigma)
     rows = [[field_panel(f"analytic, sigma={s:g}", mixture, s),
@@ -96,9 +98,11 @@ def train_models(args, mixture, data, sigmas, extent, out):
 
     ncsn = NoiseConditionalScoreNetwork(hidden_units=args.hidden_units, data_std=data_std,
                                         name="ncsn")
+    print(f"model {len(levels) + 1}/{len(levels) + 1}: the noise-conditional network on {len(sigmas)} levels, "
+          f"{args.ncsn_steps} steps")
     _, losses["NCSN"] = train_dsm(ncsn, data, sigmas, args.ncsn_steps, args.batch_size,
                                   args.lr, weighting="sigma2", seed=args.seed + 50,
-                                  epochs=args.epochs)
+                                  epochs=args.epochs, progress=True)
     ncsn.save(out / "ncsn.keras")
     for sigma in sigmas:
         errors["ncsn"][f"{sigma:.4g}"] = measure(ncsn, sigma)
@@ -182,6 +186,8 @@ def train_and_sample(args, out: Path) -> int:
     trained = time.perf_counter()
     sigma_plain = min(dsm_networks)
     plain_score = functools.partial(dsm_networks[sigma_plain].score, sigma=sigma_plain)
+    print(f"sampling {args.num_samples} chains with score ascent, Langevin and annealed Langevin "
+          f"({len(SAMPLER_TITLES)} runs), and drawing")
     recovered = run_samplers(args, mixture, plain_score, sigma_plain, ncsn, sigmas, extent, out)
 
     best = recovered["annealed_langevin_learned_ncsn"]

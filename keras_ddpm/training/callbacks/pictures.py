@@ -28,11 +28,15 @@ class SamplePlotter(EveryNEpochs):
         picture: ``picture(network, path, title)`` samples and draws in one (e.g. one row per class
             of a class-conditional network); replaces ``sampler``'s call and ``draw``.
         tensorboard_dir: when given, each picture is also logged there as a TensorBoard image
-            (``tf.summary.image``, tag ``samples``, step = epoch).
+            (``tf.summary.image``, tag ``samples``), at the 0-based epoch index that
+            `keras.callbacks.TensorBoard` gives the same epoch's scalars.
+        progress: the sampler's progress while it draws: ``"auto"`` follows ``fit``'s ``verbose``
+            (0 silent, 1 a Keras progress bar, 2 one line when done); or 0, 1, 2 (see
+            `Sampler.run`). Not used with ``picture``, which samples as it likes.
     """
 
     def __init__(self, sampler, num_samples: int, directory, every_n_epochs: int = 10, seed: int = 0,
-                 data_shape=(2,), draw=None, tensorboard_dir=None, picture=None):
+                 data_shape=(2,), draw=None, tensorboard_dir=None, picture=None, progress="auto"):
         super().__init__(every_n_epochs)
         self.sampler = sampler
         self.num_samples = int(num_samples)
@@ -42,6 +46,7 @@ class SamplePlotter(EveryNEpochs):
         self.draw = draw if draw is not None else _scatter
         self._picture = picture
         self.tensorboard_dir = os.fspath(tensorboard_dir) if tensorboard_dir is not None else None
+        self.progress = progress
         self._writer = None
 
     def on_due_epoch(self, epoch, logs):
@@ -51,15 +56,22 @@ class SamplePlotter(EveryNEpochs):
         title = f"epoch {epoch}" + (f", loss {loss:.4f}" if loss is not None else "")
         self.picture(network, path, title)
         if self.tensorboard_dir is not None:
-            log_image(self._summary_writer(), "samples", path, epoch)
+            log_image(self._summary_writer(), "samples", path, epoch - 1)  # Keras' scalars: 0-based epochs
 
     def picture(self, network, path, title):
         """Sample from ``network`` with the fixed seed and draw the picture at ``path``."""
         if self._picture is not None:
             self._picture(network, path, title)
             return
-        samples = self.sampler.sample(network, (self.num_samples,) + self.data_shape, seed=self.seed)
+        samples = self.sampler.sample(network, (self.num_samples,) + self.data_shape, seed=self.seed,
+                                      progress=self._progress())
         self.draw(samples, path, title)
+
+    def _progress(self) -> int:
+        if self.progress != "auto":
+            return int(self.progress)
+        verbose = (self.params or {}).get("verbose", 0)
+        return min(int(verbose), 2) if isinstance(verbose, int) else 1  # "auto": a progress bar
 
     def _summary_writer(self):
         if self._writer is None:
