@@ -12,7 +12,7 @@ import sys
 import keras_ddpm_env
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-keras_ddpm_env.tune_cpu()  # before TensorFlow is imported
+keras_ddpm_env.tune_cpu(onednn=True)  # before TensorFlow is imported: oneDNN for the convolutions
 
 from keras_ddpm.cli.train_sprites import PROG, main, parse_args  # noqa: E402,F401
 from keras_ddpm.utils.cli import run_cli  # noqa: E402

@@ -9,7 +9,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import keras_ddpm._env  # noqa: E402,F401  (TensorFlow settings, before any test imports TensorFlow)
+import keras_ddpm_env  # noqa: E402
+
+keras_ddpm_env.tune_cpu()  # the scripts' TensorFlow settings, before any test imports TensorFlow
 
 
 def pytest_collection_modifyitems(config, items):
