@@ -35,8 +35,8 @@ Inputs are checked inside the graph (``num_samples >= 1``, ``num_steps`` in 1..T
 
 Same seed, same samples: the endpoints run the very graph code of `DDPMSampler` and
 `DDIMSampler` (`Sampler.generate`) with the same stateless noise keys, so ``sample(n, seed)``
-equals ``DDPMSampler(schedule).sample(network, (n, *data_shape), seed)`` and ``sample_ddim`` equals
-``DDIMSampler(schedule, num_steps, eta).sample(...)``. The graphs are not XLA-compiled: XLA cannot
+equals ``DDPMSampler(schedule, clip_x0=clip_x0).sample(network, (n, *data_shape), seed)`` and
+``sample_ddim`` equals ``DDIMSampler(schedule, num_steps, eta, clip_x0=clip_x0).sample(...)``. The graphs are not XLA-compiled: XLA cannot
 compile DDIM's run-time ``num_steps`` (a dynamic loop length), it would drop the input checks, and
 its Philox kernels draw different noise than the in-process samplers' default ``jit_compile=False``.
 
@@ -105,7 +105,7 @@ def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None,
         schedule: the `NoiseSchedule` the network was trained with (default: ``model.schedule``).
         data_shape: the shape of one example (default: from the network, see `infer_data_shape`).
         variance: DDPM's sigma_t^2, ``"beta"`` or ``"posterior"`` (see `DDPMSampler`).
-        clip_x0: DDIM's clipping of the predicted x0, e.g. ``(-1, 1)`` for images, or None.
+        clip_x0: both samplers' clipping of the predicted x0, e.g. ``(-1, 1)`` for images, or None.
     """
     network = getattr(model, "network", model)
     schedule = schedule if schedule is not None else getattr(model, "schedule", None)
@@ -116,7 +116,7 @@ def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None,
     data_shape = tuple(int(d) for d in data_shape) if data_shape is not None else infer_data_shape(network)
     T = schedule.timesteps
     num_classes = int(getattr(network, "num_classes", None) or 0)
-    ddpm = DDPMSampler(schedule, variance=variance)
+    ddpm = DDPMSampler(schedule, variance=variance, clip_x0=clip_x0)
     ddim = DDIMSampler(schedule, num_steps=min(50, T), eta=0.0, clip_x0=clip_x0)
 
     x_spec = tf.TensorSpec((None,) + data_shape, tf.float32, name="x")
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
     p.add_argument("--variance", choices=("beta", "posterior"), default="beta",
                    help="DDPM sampling variance (default: %(default)s)")
     p.add_argument("--clip-x0", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                   help="clip DDIM's predicted x0 to [LOW, HIGH] (images: -1 1)")
+                   help="clip the samplers' predicted x0 to [LOW, HIGH] (images: -1 1)")
     args = p.parse_args(argv)
     name = os.path.splitext(os.path.basename(args.checkpoint))[0]
     out = check_export_target(args.out or default_path(name))  # before the slow load

@@ -265,7 +265,7 @@ class ConditionalExportTest(tf.test.TestCase):
         loaded = tf.saved_model.load(self.path)
         self.assertEqual(int(loaded.info()["num_classes"]), 3)
         labels = np.array([0, 1, 2, 3, 0, 1], np.int32)  # 3 = no class
-        sampler = DDPMSampler(self.schedule)
+        sampler = DDPMSampler(self.schedule, clip_x0=(-1, 1))  # exported with clip_x0=(-1, 1)
         for w in (1.0, 0.0, 3.0):
             got = loaded.sample(num_samples=tf.constant(6), seed=tf.constant(2, tf.int64), labels=tf.constant(labels),
                                 guidance_scale=tf.constant(w))["samples"].numpy()
@@ -292,7 +292,7 @@ class ConditionalExportTest(tf.test.TestCase):
                                                  "--guidance-scale", "2", "--out", out)
         self.assertEqual(code, 0, stderr)
         samples = np.load(out)
-        expected = DDPMSampler(self.schedule).sample(self.network, (7, 4, 4, 3), seed=4,
+        expected = DDPMSampler(self.schedule, clip_x0=(-1, 1)).sample(self.network, (7, 4, 4, 3), seed=4,
                                                       labels=np.array([0, 2, 0, 2, 0, 2, 0]), guidance_scale=2.0)
         self.assertAllClose(samples, expected, atol=1e-5)
         self.assertGreater(os.path.getsize(os.path.join(self.tmp, "grid.png")), 0)

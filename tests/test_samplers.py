@@ -49,6 +49,26 @@ class DDPMSamplerTest(tf.test.TestCase):
                 expected = reference_ddpm(self.network, self.schedule, (50, 2), 3, variance, jit_noise=jit)
                 self.assertAllClose(compiled, expected, atol=2e-4, msg=f"{variance}, jit={jit}")
 
+    def test_clipped_x0_posterior_mean(self):
+        """Without effective clipping the posterior-mean form is Algorithm 2; with it, every state's
+        mean is the eq. 7 posterior mean around the clipped prediction."""
+        wide = DDPMSampler(self.schedule, clip_x0=(-1e6, 1e6)).sample(self.network, (50, 2), seed=3)
+        self.assertAllClose(wide, DDPMSampler(self.schedule).sample(self.network, (50, 2), seed=3), atol=2e-4)
+        s = self.schedule
+        sampler = DDPMSampler(s, clip_x0=(-0.5, 0.5))
+        x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32) * 3
+        eps = np.random.default_rng(1).normal(size=(40, 2)).astype(np.float32)
+        t = 7
+        seq = sampler.sequence({})
+        i = int(np.flatnonzero(seq.numpy() == t)[0])
+        mean_plus_noise = sampler.update(tf.constant(x), tf.constant(eps), tf.constant(i), seq, tf.constant(0, tf.int64), {})
+        z = step_noise((40, 2), tf.constant(0, tf.int64), tf.constant(t)).numpy()
+        x0 = np.clip((x - np.sqrt(1 - s.alphas_cumprod[t]) * eps) / np.sqrt(s.alphas_cumprod[t]), -0.5, 0.5)
+        expected = s.posterior_mean_coef1[t] * x0 + s.posterior_mean_coef2[t] * x + np.sqrt(s.betas[t]) * z
+        self.assertAllClose(mean_plus_noise, expected, atol=1e-5)
+        with self.assertRaisesRegex(ValueError, "low < high"):
+            DDPMSampler(s, clip_x0=(1, -1))
+
     def test_row_blocks_do_not_change_samples(self):
         x = np.random.default_rng(0).normal(size=(10, 2)).astype(np.float32)
         emb = self.network.embed_time(tf.constant([5]))

@@ -61,10 +61,7 @@ class DDIMSampler(Sampler):
         if not 0.0 <= float(eta) <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta!r}")
         if clip_x0 is not None:
-            low, high = (float(v) for v in clip_x0)
-            if not low < high:
-                raise ValueError(f"clip_x0 must be (low, high) with low < high, got {clip_x0!r}")
-            clip_x0 = (low, high)
+            clip_x0 = checks.value_range("clip_x0", clip_x0)
         self.num_steps = int(num_steps)
         self.eta = float(eta)
         self.clip_x0 = clip_x0

@@ -22,14 +22,27 @@ class DDPMSampler(Sampler):
         variance: ``"beta"`` for sigma_t^2 = beta_t (the default, as in the assignment) or
             ``"posterior"`` for sigma_t^2 = beta-tilde_t, the posterior variance of eq. 7. The DDPM
             paper (section 3.2) reports both give similar results.
+        clip_x0: ``(low, high)``, or None (the default: Algorithm 2 as written). When given, the
+            mean is the posterior mean of eq. 7 around the predicted x0 clipped to that range,
+            ``mu = posterior_mean_coef1 * clip(x0_hat) + posterior_mean_coef2 * x_t`` with
+            ``x0_hat = (x_t - sqrt(1 - alpha-bar_t) eps) / sqrt(alpha-bar_t)`` (eq. 15), as the DDPM
+            authors' image code samples (``clip_denoised``). Unclipped, that mean is Algorithm 2's.
+            For images in [-1, 1] use ``(-1, 1)``: with a schedule whose last beta is near 1 (the
+            cosine schedule) Algorithm 2 divides the first step's error by sqrt(alpha_t) ~ 0.03.
         jit_compile, chunk_size: see `Sampler`.
     """
 
-    def __init__(self, schedule, variance: str = "beta", jit_compile: bool = False, chunk_size: int = 100):
+    def __init__(self, schedule, variance: str = "beta", clip_x0=None, jit_compile: bool = False,
+                 chunk_size: int = 100):
         super().__init__(schedule, jit_compile=jit_compile, chunk_size=chunk_size)
         if variance not in VARIANCES:
             raise ValueError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)}")
         self.variance = variance
+        self.clip_x0 = checks.value_range("clip_x0", clip_x0) if clip_x0 is not None else None
+        self._sqrt_alphas_cumprod = tf.constant(schedule.sqrt_alphas_cumprod, tf.float32)
+        self._sqrt_one_minus_alphas_cumprod = tf.constant(schedule.sqrt_one_minus_alphas_cumprod, tf.float32)
+        self._posterior_mean_coef1 = tf.constant(schedule.posterior_mean_coef1, tf.float32)
+        self._posterior_mean_coef2 = tf.constant(schedule.posterior_mean_coef2, tf.float32)
         sigma = np.sqrt(schedule.betas if variance == "beta" else schedule.posterior_variance)
         sigma[0] = 0.0  # no noise on the last step (paper step t = 1)
         # Indexed by 0-based timestep t.
@@ -42,7 +55,12 @@ class DDPMSampler(Sampler):
 
     def update(self, x, eps, i, seq, seed, params):
         t = tf.gather(seq, i)
-        mean = tf.gather(self._sqrt_recip_alphas, t) * (x - tf.gather(self._eps_coef, t) * eps)
+        if self.clip_x0 is None:
+            mean = tf.gather(self._sqrt_recip_alphas, t) * (x - tf.gather(self._eps_coef, t) * eps)
+        else:
+            x0_hat = (x - tf.gather(self._sqrt_one_minus_alphas_cumprod, t) * eps) / tf.gather(self._sqrt_alphas_cumprod, t)
+            x0_hat = tf.clip_by_value(x0_hat, *self.clip_x0)
+            mean = tf.gather(self._posterior_mean_coef1, t) * x0_hat + tf.gather(self._posterior_mean_coef2, t) * x
         return mean + tf.gather(self._sigma, t) * step_noise(tf.shape(x), seed, t, x.dtype)
 
     # -- partial diffusion -----------------------------------------------------------------------

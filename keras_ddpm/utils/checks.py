@@ -63,6 +63,17 @@ def integer(name: str, value) -> int:
     return int(value)
 
 
+def value_range(name: str, pair) -> tuple[float, float]:
+    """``(low, high)`` as floats with ``low < high``; `ValueError` naming ``name`` otherwise."""
+    try:
+        low, high = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (low, high), got {pair!r}") from None
+    if not low < high:
+        raise ValueError(f"{name} must be (low, high) with low < high, got {pair!r}")
+    return low, high
+
+
 def sigma_sequence(name: str, sigmas, decreasing: bool = False) -> np.ndarray:
     """A non-empty 1-D float64 array of finite noise levels > 0, strictly decreasing if asked."""
     try:
