@@ -14,6 +14,7 @@ from keras_ddpm.evaluation.features import (
     build_sprite_classifier,
     load_or_train_classifier,
 )
+from keras_ddpm.evaluation.memorization import memorization_report, nearest_distances
 from keras_ddpm.evaluation.images import (
     feature_statistics,
     fid,
@@ -121,11 +122,46 @@ class FeatureExtractorTest(tf.test.TestCase):
             InceptionFeatures("/nonexistent/inception_notop.h5")
 
 
+class MemorizationTest(tf.test.TestCase):
+    def test_nearest_distances_known_answers(self):
+        refs = np.zeros((3, 2, 2, 3), np.float32)
+        refs[1] += 1.0
+        refs[2] -= 0.5
+        queries = np.stack([refs[1] + 0.1, refs[0]])
+        d, idx = nearest_distances(queries, refs)
+        self.assertAllClose(d, [0.1, 0.0], atol=1e-6)
+        self.assertAllEqual(idx, [1, 0])
+        d, idx = nearest_distances(refs, refs, exclude_self=True)  # leave-one-out
+        self.assertAllClose(d, [0.5, 1.0, 0.5], atol=1e-6)
+        self.assertAllEqual(idx, [2, 0, 0])
+        with self.assertRaisesRegex(ValueError, "values each"):
+            nearest_distances(np.zeros((1, 4)), np.zeros((2, 5)))
+
+    def test_planted_copies_are_counted(self):
+        rng = np.random.default_rng(0)
+        training = rng.uniform(-1, 1, (200, 8, 8, 3)).astype(np.float32)
+        fresh = rng.uniform(-1, 1, (80, 8, 8, 3)).astype(np.float32)
+        copies = training[:20] + rng.normal(scale=0.02, size=(20, 8, 8, 3)).astype(np.float32)
+        report = memorization_report(np.concatenate([fresh, copies]), training)
+        self.assertAllClose(report["samples"]["near_copy_share"], 0.2)
+        self.assertEqual(report["copied"], list(range(20)))
+        self.assertEqual(report["baseline"], "leave-one-out")
+        self.assertEqual(report["real"]["near_copy_share"], 0.0)  # random images are far apart
+        held = memorization_report(fresh, training, baseline=training[:10])  # a "held-out" set of copies
+        self.assertEqual(held["baseline"], "held-out")
+        self.assertEqual(held["real"]["near_copy_share"], 1.0)
+        self.assertEqual(held["samples"]["near_copy_share"], 0.0)
+        with self.assertRaisesRegex(ValueError, "threshold"):
+            memorization_report(fresh, training, threshold=0)
+
+
 class SpritesEvaluationTest(tf.test.TestCase):
-    def test_tables_with_floor_timing_and_grids(self):
+    def test_every_table_with_floor_timing_fidelity_memorization_and_grids(self):
         from keras_ddpm.apps.sprites.evaluation import (
             evaluate,
             markdown_tables,
+            parse_etas,
+            parse_modes,
             parse_steps,
         )
 
@@ -138,22 +174,36 @@ class SpritesEvaluationTest(tf.test.TestCase):
         clf = build_sprite_classifier((16, 16, 3), 3)
         clf_path = os.path.join(out, "clf.keras")
         clf.save(clf_path)
-        result = evaluate(net, NoiseSchedule("linear", 12), images, labels, out, ddim_steps=[3, 6],
-                          num_samples=20, jit_compile=False, classifier_path=clf_path, verbose=0,
-                          kid_subsets=5)
-        self.assertEqual([r["sampler"] for r in result["rows"]], ["DDPM", "DDIM-3", "DDIM-6"])
-        self.assertEqual([r["steps"] for r in result["rows"]], [12, 3, 6])
+        result = evaluate(net, NoiseSchedule("linear", 12), images, labels, out, ddim_steps=[3],
+                          etas=[0.0, 1.0], num_samples=20, jit_compile=False, classifier_path=clf_path, verbose=0,
+                          kid_subsets=5, per_class=1, check_samples=4, train_index=np.arange(40),
+                          class_names=["a", "b", "c"])
+        names = ["DDPM (beta)", "DDPM (posterior)", "DDIM-3 eta 0", "DDIM-3 eta 1"]
+        self.assertEqual([r["sampler"] for r in result["rows"]], names * 2)
+        self.assertEqual([r["mode"] for r in result["rows"]], ["conditional"] * 4 + ["unconditional"] * 4)
+        self.assertEqual([r["steps"] for r in result["rows"]][:4], [12, 12, 3, 3])
         for row in result["rows"]:
             self.assertGreater(row["seconds"], 0)
             self.assertTrue(np.isfinite(row["fid"]) and np.isfinite(row["kid"]))
-        for name in ("results.json", "results.md", "timing.csv", "metrics.csv", "samples_ddpm.png",
-                     "samples_ddim-3.png"):
+            self.assertBetween(row["near_copy_share"], 0.0, 1.0)
+            self.assertEqual("class_agreement" in row, row["mode"] == "conditional")
+        self.assertEqual(result["memorization"]["baseline"], "held-out")
+        self.assertLen(result["fidelity"]["agreement_per_class"], 3)
+        # DDIM with eta 1 and all T steps is DDPM with the posterior variance, to float32 round-off.
+        self.assertLess(result["ddim_equals_ddpm"]["max_abs_difference"], 1e-4)
+        for name in ("results.json", "results.md", "timing.csv", "metrics.csv", "per_class.png",
+                     "samples_ddpm_beta_conditional.png", "samples_ddim-3_eta_1_unconditional.png"):
             self.assertTrue(os.path.isfile(os.path.join(out, name)), name)
         with open(os.path.join(out, "results.json")) as handle:
             self.assertEqual(json.load(handle)["real_halves"], [20, 24])  # half A cut to the sample size
         table = markdown_tables(result)
-        self.assertIn("real vs real (floor)", table)
-        self.assertIn("| DDIM-6 | 6 |", table)
-        self.assertEqual(parse_steps("50, 10,10", 100), [10, 50])
-        with self.assertRaisesRegex(ValueError, "1..12"):
-            parse_steps("0,5", 12)
+        self.assertIn("real half A (floor)", table)
+        self.assertIn("| DDIM-3 eta 1 | unconditional | 3 |", table)
+        self.assertIn("Class fidelity", table)
+        self.assertIn("Memorisation", table)
+        self.assertEqual(parse_steps("50, 10,10,T", 100), [10, 50, 100])
+        self.assertEqual(parse_etas("1,0"), [0.0, 1.0])
+        self.assertEqual(parse_modes("unconditional,conditional"), ["conditional", "unconditional"])
+        for bad, parse in (("0,5", lambda t: parse_steps(t, 12)), ("2", parse_etas), ("both", parse_modes)):
+            with self.assertRaises(ValueError):
+                parse(bad)

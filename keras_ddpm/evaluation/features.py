@@ -40,6 +40,24 @@ def build_sprite_classifier(image_shape, num_classes: int, feature_units: int = 
     return keras.Model(inputs, outputs, name="sprite_classifier")
 
 
+def classifier_split(num_images: int, seed: int = 0, validation_fraction: float = 0.1):
+    """``(held_out, trained_on)`` index arrays of `train_sprite_classifier` for the same seed and fraction."""
+    order = np.random.default_rng(seed).permutation(int(num_images))
+    n_val = int(round(num_images * validation_fraction))
+    return order[:n_val], order[n_val:]
+
+
+def classifier_accuracy(classifier: keras.Model, images, labels, seed: int = 0,
+                        validation_fraction: float = 0.1) -> float:
+    """The classifier's accuracy on the images it was not trained on (its held-out split; the
+    classifier must have been trained by `train_sprite_classifier` on these images with this seed)."""
+    held_out, _ = classifier_split(len(images), seed, validation_fraction)
+    if not len(held_out):
+        return float("nan")
+    predicted = classifier.predict(np.asarray(images, np.float32)[held_out], verbose=0).argmax(-1)
+    return float(np.mean(predicted == np.asarray(labels)[held_out]))
+
+
 def train_sprite_classifier(images, labels, num_classes: int, epochs: int = 30, batch_size: int = 64,
                             seed: int = 0, validation_fraction: float = 0.1, verbose=0):
     """Train the classifier on images in [-1, 1] and integer labels; returns ``(model, val_accuracy)``.
@@ -50,9 +68,8 @@ def train_sprite_classifier(images, labels, num_classes: int, epochs: int = 30, 
     images = np.asarray(images, np.float32)
     labels = np.asarray(labels).astype(np.int32)
     keras.utils.set_random_seed(seed)
-    order = np.random.default_rng(seed).permutation(len(images))
-    n_val = int(round(len(images) * validation_fraction))
-    val, train = order[:n_val], order[n_val:]
+    val, train = classifier_split(len(images), seed, validation_fraction)
+    n_val = len(val)
     model = build_sprite_classifier(images.shape[1:], num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
