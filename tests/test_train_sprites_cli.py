@@ -11,7 +11,8 @@ import tensorflow as tf
 from helpers import ROOT, run_script
 
 import keras_ddpm.networks.unet  # noqa: F401  (registers UNet for loading)
-import train_sprites
+from keras_ddpm.apps.sprites.presets import PRESETS
+from keras_ddpm.cli import train_sprites
 
 SPRITES = os.environ.get("KERAS_DDPM_SPRITES", os.path.join(ROOT, "..", "shared", "data", "sprites"))
 
@@ -27,6 +28,12 @@ EXPECTED_FILES = [
     "samples_ddpm.png",
     "samples_ddim.png",
     "samples_per_class.png",
+    "schedules.png",
+    "forward_process.png",
+    "summary.json",
+    "REPORT.md",
+    "eval/results.md",
+    "eval/per_class.png",
 ]
 
 
@@ -40,6 +47,8 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
             "--timesteps", "12", "--ddim-steps", "4", "--num-samples", "14", "--plot-samples", "7",
             "--plot-every", "1", "--checkpoint-every", "2", "--steps-per-execution", "2",
             "--save-model", saved, "--no-jit", "--seed", "3", "--verbose", "0", "--validation-fraction", "0.1",
+            "--evaluate", "--eval-samples", "16", "--eval-ddim-steps", "3,T", "--eval-etas", "0",
+            "--eval-per-class", "1", "--classifier", os.path.join(out, "classifier.keras"),
         )
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         for name in EXPECTED_FILES:
@@ -58,6 +67,12 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
         self.assertFalse(os.path.exists(os.path.join(out, "backup")), "backup removed after a finished run")
         leftovers = [f for _, _, files in os.walk(out) for f in files if ".tmp" in f]
         self.assertEmpty(leftovers)
+        with open(os.path.join(out, "REPORT.md")) as handle:
+            report = handle.read()
+        for section in ("## The forward process", "real half A (floor)", "| DDIM-12 eta 0 | unconditional | 12 |",
+                        "Class fidelity", "Memorisation", "held-out", "When is DDIM the same as DDPM",
+                        "largest pixel difference", "What it buys here (conditional sampling)"):
+            self.assertIn(section, report)
         model = keras.saving.load_model(saved, compile=False)
         self.assertEqual(model.network.num_classes, 7)
         self.assertEqual(model.network.base_features, 8)
@@ -143,7 +158,8 @@ class TrainSpritesErrorsTest(tf.test.TestCase):
     def test_presets_fill_unset_flags_only(self):
         args = train_sprites.parse_args(["--preset", "cpu", "--epochs", "3"])
         self.assertEqual(args.epochs, 3)
-        self.assertEqual(args.base_features, train_sprites.PRESETS["cpu"].base_features)
+        self.assertEqual(args.base_features, PRESETS["cpu"].base_features)
+        self.assertEqual((args.schedule, train_sprites.parse_args([]).schedule), ("cosine", "linear"))
         course = train_sprites.parse_args([])
         self.assertEqual((course.epochs, course.batch_size, course.lr, course.base_features, course.timesteps),
                          (32, 100, 1e-3, 64, 500))

@@ -17,7 +17,9 @@ import math
 import os
 
 from keras_ddpm.apps.flags import add_flags, apply_preset
+from keras_ddpm.apps.sprites.evaluation import add_protocol_flags
 from keras_ddpm.apps.sprites.presets import PRESET_FIELDS, PRESETS
+from keras_ddpm.process.schedules import SCHEDULES
 from keras_ddpm.cli import CHECKOUT
 from keras_ddpm.utils.cli import ArgumentParser, find_input, positive_int
 
@@ -42,7 +44,7 @@ def parse_args(argv=None, prog: str = PROG):
         help_data="folder holding the images and labels .npy files (default: the first of "
                   f"{', '.join(DEFAULT_DATA)} that exists, relative to the current folder or this script's)",
         help_out="output folder (default: outputs/sprites_PRESET)",
-        help_timesteps="T, diffusion steps, >= 2; betas rise linearly from 1e-4 to 0.02 as in the course",
+        help_timesteps="T, diffusion steps, >= 2",
         help_num_samples="images in each final grid",
         help_ema_momentum="exponential moving average of the weights, swapped in at the end of training "
                           "(Keras' use_ema); 0 = off (course: 0, cpu: 0.995)",
@@ -58,6 +60,9 @@ def parse_args(argv=None, prog: str = PROG):
     p.add_argument("--repeat", type=positive_int,
                    help="passes over the data per epoch (a small data set gets fewer, longer epochs)")
     p.add_argument("--augment", choices=("none", "flip"), help="random left-right flips (course: none)")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help="noise schedule: linear (the course: betas 1e-4 .. 0.02), cosine (Nichol & Dhariwal "
+                   "2021: alpha-bar reaches ~0 at the last step) or sigmoid")
     p.add_argument("--class-dropout", type=float, default=0.1,
                    help="probability of training on the 'no class' label, so one network learns the "
                    "conditional and the unconditional noise (classifier-free guidance) (default: %(default)s)")
@@ -74,8 +79,7 @@ def parse_args(argv=None, prog: str = PROG):
     p.add_argument("--eval-samples", type=positive_int, default=None,
                    help="samples per sampler for the evaluation (default: half the data set, the size "
                    "of the real-vs-real floor's halves)")
-    p.add_argument("--eval-ddim-steps", default="10,25,50,100",
-                   help="comma-separated DDIM step counts for the evaluation (default: %(default)s)")
+    add_protocol_flags(p, prefix="eval-")
     p.add_argument("--classifier", default=None, help="sprite classifier for FID/KID features, trained and "
                    "saved here if missing (default: saved_models/sprite_classifier_<images file>.keras)")
     p.add_argument("--inception-weights", default=None,
@@ -91,7 +95,7 @@ def parse_args(argv=None, prog: str = PROG):
 
 def check(p, args):
     """Every flag that training would use late is checked here, before any work."""
-    from keras_ddpm.apps.sprites.evaluation import parse_steps
+    from keras_ddpm.apps.sprites.evaluation import parse_etas, parse_modes, parse_steps
 
     if args.timesteps < 2:
         p.error(f"--timesteps must be >= 2, got {args.timesteps}")
@@ -106,10 +110,15 @@ def check(p, args):
     if not 0.0 <= args.validation_fraction < 0.5:
         p.error(f"--validation-fraction: expected a number in [0, 0.5), got {args.validation_fraction}")
     if args.evaluate:
-        try:
-            parse_steps(args.eval_ddim_steps, args.timesteps)
-        except ValueError as err:
-            p.error(f"--eval-ddim-steps: {err}")
+        for flag, parse in (("--eval-ddim-steps", lambda text: parse_steps(text, args.timesteps)),
+                            ("--eval-etas", parse_etas), ("--eval-modes", parse_modes)):
+            name = flag[2:].replace("-", "_")
+            try:
+                value = parse(getattr(args, name))
+            except ValueError as err:
+                p.error(f"{flag}: {err}")
+            if name != "eval_ddim_steps":
+                setattr(args, name, value)
         if args.inception_weights is not None and not os.path.isfile(args.inception_weights):
             p.error(f"--inception-weights: no such file: {args.inception_weights}")
 

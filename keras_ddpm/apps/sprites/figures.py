@@ -99,3 +99,24 @@ def sample_figure(sampler, network, path, num_samples: int, data_shape, seed: in
         images = sampler.sample(network, (int(num_samples),) + tuple(data_shape), seed=seed)
         image_grid(images, path, cols=cols, title=title)
     return images
+
+
+def forward_process_rows(images, schedule, path, timesteps=None, seed: int = 0):
+    """The forward process on a few sprites: one row per sprite, one column per timestep t (0-based),
+    each ``x_t = q_sample(x_0, t, eps)`` (eq. 4) with one ``eps`` per sprite, so columns differ by t only."""
+    from keras_ddpm.process.forward import q_sample
+
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.dtype == np.uint8:
+        raise ValueError(f"expected float images in [-1, 1] of shape (N, H, W, C), got {images.shape} {images.dtype}")
+    T = schedule.timesteps
+    if timesteps is None:
+        timesteps = sorted({0, T // 20, T // 10, T // 5, 2 * T // 5, 3 * T // 5, 4 * T // 5, T - 1})
+    eps = np.random.default_rng(seed).standard_normal(images.shape).astype(np.float32)
+    columns = []
+    for t in timesteps:
+        x_t = q_sample(schedule, images, np.full(len(images), t, np.int32), eps)
+        columns.append(np.clip(np.asarray(x_t), -1.0, 1.0))
+    rows = [(f"sprite {i}", np.stack([c[i] for c in columns])) for i in range(len(images))]
+    title = "forward process q(x_t | x_0), t = " + ", ".join(str(t) for t in timesteps)
+    return class_rows(rows, path, title=title)

@@ -5,7 +5,9 @@ against DDIM. ``train_sprites.py`` parses the flags and calls `run`.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 
 
@@ -37,6 +39,7 @@ def load_sprites(args, data_dir):
 
 def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     import keras
+    import numpy as np
     import tensorflow as tf
 
     from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
@@ -45,9 +48,13 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     from keras_ddpm.apps.sprites.data import make_image_dataset, to_model_range
     from keras_ddpm.apps.sprites.figures import (
         class_rows,
+        forward_process_rows,
         image_grid,
         sample_figure,
     )
+    from keras_ddpm.apps.sprites.report import SUMMARY_FILE, write_report
+    from keras_ddpm.utils.io import write_text
+    from keras_ddpm.utils.plots import alphas_cumprod_curves
     from keras_ddpm.data import split_indices
     from keras_ddpm.networks.unet import UNet
     from keras_ddpm.samplers import DDIMSampler
@@ -75,7 +82,8 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
         "--labels": args.labels, "--subset": args.subset, "--validation-fraction": args.validation_fraction,
         "--seed": args.seed, "--epochs": args.epochs, "--batch-size": args.batch_size, "--lr": args.lr,
         "--lr-decay": args.lr_decay, "--base-features": args.base_features, "--repeat": args.repeat,
-        "--augment": args.augment, "--timesteps": args.timesteps, "--class-dropout": args.class_dropout,
+        "--augment": args.augment, "--schedule": args.schedule, "--timesteps": args.timesteps,
+        "--class-dropout": args.class_dropout,
         "--unconditional": args.unconditional, "--ema-momentum": args.ema_momentum,
     }, resuming=is_resuming(out, not args.no_resume))
     keras.utils.set_random_seed(args.seed)
@@ -90,7 +98,12 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
         checkpoint_every=args.checkpoint_every, plot_every=args.plot_every, resume=not args.no_resume,
         verbose=verbose,
     )
-    schedule = NoiseSchedule("linear", args.timesteps)
+    schedule = NoiseSchedule(args.schedule, args.timesteps)
+    alphas_cumprod_curves([NoiseSchedule(kind, args.timesteps) for kind in ("linear", "cosine")],
+                          os.path.join(out, "schedules.png"))
+    sample_rng = np.random.default_rng(args.seed)
+    forward_process_rows(to_model_range(images[sample_rng.choice(len(images), 4, replace=False)]), schedule,
+                         os.path.join(out, "forward_process.png"), seed=args.seed)
     num_classes = None if args.unconditional else len(names)
     network = UNet(channels=data_shape[-1], base_features=args.base_features, num_classes=num_classes)
     model = DiffusionModel(network, schedule, seed=args.seed,
@@ -101,13 +114,16 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
           f"{steps_per_epoch} steps per epoch of batch {args.batch_size}")
 
     tensorboard_dir = None if args.no_tensorboard else os.path.join(out, "tensorboard")
-    ddpm = DDPMSampler(schedule, jit_compile=jit)
+    ddpm = DDPMSampler(schedule, clip_x0=(-1.0, 1.0), jit_compile=jit)
+    ddim = DDIMSampler(schedule, num_steps=args.ddim_steps, eta=args.eta, clip_x0=(-1.0, 1.0), jit_compile=jit)
+    # The periodic grids use DDIM (--ddim-steps): a full DDPM loop every few epochs would cost
+    # several epochs of training each time.
     plotter = SamplePlotter(
-        ddpm, args.plot_samples, os.path.join(out, "samples"), args.plot_every, seed=args.seed,
+        ddim, args.plot_samples, os.path.join(out, "samples"), args.plot_every, seed=args.seed,
         data_shape=data_shape, tensorboard_dir=None if tensorboard_dir is None else os.path.join(tensorboard_dir, "samples"),
         picture=lambda network, path, title: sample_figure(  # a grid, or one row per class
-            ddpm, network, path, args.plot_samples, data_shape, seed=args.seed, class_names=names,
-            guidance_scale=args.guidance_scale, title=title))
+            ddim, network, path, args.plot_samples, data_shape, seed=args.seed, class_names=names,
+            guidance_scale=args.guidance_scale, title=f"{title} (DDIM, {args.ddim_steps} steps)"))
     validation = None
     if len(val_index):
         validation = to_model_range(images[val_index])
@@ -116,17 +132,18 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     train(model, fit_data, out, config, extra_callbacks=[plotter], validation_points=validation,
           validation_labels=None if validation is None or not num_classes else labels[val_index],
           tensorboard_dir=tensorboard_dir, seed=args.seed)
-    print(f"training: {time.time() - start:.1f} s")
+    train_seconds = time.time() - start
+    print(f"training: {train_seconds:.1f} s")
     save_outputs(model, out, save_model, export_dir, clip_x0=(-1.0, 1.0))
 
     # Final grids: unconditional DDPM and DDIM (w = 0 for a conditional network), then per class.
-    ddim = DDIMSampler(schedule, num_steps=args.ddim_steps, eta=args.eta, clip_x0=(-1.0, 1.0), jit_compile=jit)
     shape = (args.num_samples,) + tuple(data_shape)
+    grid_seconds = {}
     for name, sampler, label in (("ddpm", ddpm, f"DDPM, {args.timesteps} steps"),
                                  ("ddim", ddim, f"DDIM, {args.ddim_steps} steps, eta {args.eta:g}")):
         start = time.time()
         samples = sampler.sample(network, shape, seed=args.seed)  # no labels: unconditional
-        seconds = time.time() - start
+        seconds = grid_seconds[name] = time.time() - start
         path = image_grid(samples, os.path.join(out, f"samples_{name}.png"), cols=10,
                           title=f"{label}: {args.num_samples} samples, {seconds:.1f} s")
         print(f"{label}: {args.num_samples} samples in {seconds:.1f} s (incl. compiling) -> {path}")
@@ -137,14 +154,58 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
                       title=f"DDPM, one row per class, guidance scale {args.guidance_scale:g}")
         print(f"per-class samples -> {path}")
 
+    result = None
     if args.evaluate:
         from keras_ddpm.apps.sprites import evaluation
 
-        evaluation.evaluate(
+        result = evaluation.evaluate(
             network, schedule, images, labels, os.path.join(out, "eval"),
-            ddim_steps=evaluation.parse_steps(args.eval_ddim_steps, args.timesteps),
-            num_samples=args.eval_samples, seed=args.seed, jit_compile=jit,
+            ddim_steps=evaluation.parse_steps(args.eval_ddim_steps, args.timesteps), etas=args.eval_etas,
+            modes=args.eval_modes, per_class=args.eval_per_class, guidance_scale=args.guidance_scale,
+            num_samples=args.eval_samples, seed=args.seed, jit_compile=jit, train_index=train_index,
             classifier_path=args.classifier or evaluation.default_classifier_path(builder),
-            inception_weights=args.inception_weights, verbose=verbose,
+            inception_weights=args.inception_weights, verbose=verbose, class_names=names,
         )
+
+    losses = _read_losses(os.path.join(out, "loss.csv"))
+    counts = np.bincount(labels, minlength=len(names))
+    summary = {
+        "preset": args.preset, "command": " ".join(["train_sprites.py"] + sys.argv[1:]),
+        "data": {"count": int(len(images)), "shape": list(map(int, data_shape)), "classes": list(names),
+                 "class_counts": counts.tolist(), "folder": os.path.abspath(data_dir), "held_out": int(len(val_index))},
+        "schedule": {"kind": schedule.kind, "timesteps": schedule.timesteps,
+                     "last_alphas_cumprod": float(schedule.alphas_cumprod[-1])},
+        "model": {"parameters": int(network.count_params()), "base_features": args.base_features,
+                  "conditioning": "unconditional" if num_classes is None else
+                  f"{num_classes} classes + a 'no class' label (label dropout {args.class_dropout:g})"},
+        "training": {"epochs": args.epochs, "steps_per_epoch": steps_per_epoch, "batch_size": args.batch_size,
+                     "lr": args.lr, "lr_decay": args.lr_decay, "ema_momentum": args.ema_momentum,
+                     "augment": args.augment, "seconds": train_seconds,
+                     "images_per_second": args.epochs * steps_per_epoch * args.batch_size / max(train_seconds, 1e-9),
+                     "final_loss": losses[-1] if losses else float("nan")},
+        "grids": {"ddim_steps": args.ddim_steps, "eta": args.eta, "guidance_scale": args.guidance_scale,
+                  "seconds": grid_seconds},
+        "evaluation": result,
+        "files": sorted(_written_files(out)),
+    }
+    write_text(os.path.join(out, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
+    print(f"report -> {write_report(out, summary)}")
     return 0
+
+
+def _read_losses(path) -> list[float]:
+    """The ``loss`` column of a `keras.callbacks.CSVLogger` file (empty when there is none)."""
+    import csv
+
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as handle:
+        return [float(row["loss"]) for row in csv.DictReader(handle)]
+
+
+def _written_files(out) -> list[str]:
+    """Paths of the files under ``out``, relative to it (the report links only to these)."""
+    found = []
+    for folder, _, files in os.walk(out):
+        found += [os.path.relpath(os.path.join(folder, name), out) for name in files]
+    return found

@@ -21,6 +21,7 @@ class SpritePreset:
     base_features: int  # UNet width F of the first level; the second has 2F
     repeat: int  # passes over the data per epoch
     augment: str  # "none" or "flip" (random left-right flips)
+    schedule: str  # the noise schedule's kind (keras_ddpm.process.schedules.SCHEDULES)
     ema_momentum: float
     checkpoint_every: int
     plot_every: int
@@ -34,20 +35,20 @@ PRESETS = {
         name="course",
         description="DeepLearning.AI's 'How diffusion models work' training loop: 64 base features, batch 100, "
                     "lr 1e-3 decaying linearly, 32 epochs, no EMA",
-        epochs=32, batch_size=100, lr=1e-3, base_features=64, repeat=1, augment="none",
+        epochs=32, batch_size=100, lr=1e-3, base_features=64, repeat=1, augment="none", schedule="linear",
         ema_momentum=0.0, checkpoint_every=4, plot_every=4,
     ),
     "cpu": SpritePreset(
         name="cpu",
         description="about 20 minutes on a 2-core CPU: 32 base features, batch 32, lr 1e-3 decaying linearly, "
-                    "EMA 0.995, flips, 4 passes over the data per epoch, 40 epochs",
-        epochs=40, batch_size=32, lr=1e-3, base_features=32, repeat=4, augment="flip",
-        ema_momentum=0.995, checkpoint_every=5, plot_every=5,
+                    "EMA 0.995, flips, cosine schedule, 4 passes over the data per epoch, 60 epochs",
+        epochs=60, batch_size=32, lr=1e-3, base_features=32, repeat=4, augment="flip", schedule="cosine",
+        ema_momentum=0.995, checkpoint_every=10, plot_every=10,
     ),
 }
 
 #: The flags a preset fills (each a field of `SpritePreset` of the same name).
-PRESET_FIELDS = ("epochs", "batch_size", "lr", "base_features", "repeat", "augment", "ema_momentum",
+PRESET_FIELDS = ("epochs", "batch_size", "lr", "base_features", "repeat", "augment", "schedule", "ema_momentum",
                  "checkpoint_every", "plot_every")
 
 
