@@ -1,7 +1,10 @@
 """Speed of training and sampling the bicycle model against what this CPU's matrix units can do.
 
-    python -m benchmarks.speed                 # the full run (~8 minutes on 2 cores), table + JSON
+    python -m benchmarks.speed                 # the full run (~12 minutes on 2 cores), table + JSON
     python -m benchmarks.speed --quick         # small sizes: checks that the benchmark works
+
+The same command then runs the sprite UNet's rows (`benchmarks.sprites`: conv peak, training and
+sampling images/s) in a child process with oneDNN on, as ``train_sprites.py`` runs.
 
 Everything is measured in one run on the current machine, so the ratios (fraction of the matmul
 peak, speed-ups) are what count; absolute times drift on a shared machine. Each timing is the
@@ -27,6 +30,11 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras_ddpm_env  # noqa: E402
+
+keras_ddpm_env.tune_cpu()  # the training scripts' settings (an explicit TF_ENABLE_ONEDNN_OPTS wins)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -38,8 +46,8 @@ from keras_ddpm import (  # noqa: E402
     DenoisingMLP,
     DiffusionModel,
     NoiseSchedule,
-    _env,  # noqa: E402,F401  (before TensorFlow)
 )
+from benchmarks.measure import graph_flops, median_seconds, write_results  # noqa: E402
 from keras_ddpm.data import fused_steps_for, make_dataset  # noqa: E402
 from keras_ddpm.samplers.base import initial_noise  # noqa: E402
 
@@ -48,27 +56,6 @@ BICYCLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 # -- measuring -----------------------------------------------------------------------------------
-def median_seconds(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def graph_flops(fn, *specs) -> float:
-    """Float operations of the graph of ``fn`` traced for ``specs`` (TensorFlow's profiler)."""
-    from tensorflow.python.profiler import model_analyzer, option_builder
-
-    graph = tf.function(fn).get_concrete_function(*specs).graph
-    options = (option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
-               .with_empty_output().build())
-    return float(model_analyzer.profile(graph=graph, options=options).total_float_ops)
-
-
 def matmul_peak(rows_list, width: int, repeats: int, seconds: float = 0.4):
     """GFLOP/s of chained ``(rows, width) @ (width, width)`` float32 matmuls, per row count.
 
@@ -207,6 +194,22 @@ def training_in_subprocess(args, onednn: bool) -> dict:
                    "--repeats", str(args.repeats), "--data", args.data] + (["--quick"] if args.quick else [])
         env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1" if onednn else "0")
         subprocess.run(command, env=env, check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(out) as handle:
+            return json.load(handle)
+
+
+def sprites_in_subprocess(args) -> dict:
+    """`benchmarks.sprites` (the sprite UNet's rows) in a child process with oneDNN on, as
+    ``train_sprites.py`` runs; after this process's measurements, never at the same time."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "sprites.json")
+        command = [sys.executable, "-m", "benchmarks.sprites", "--json", out, "--repeats", str(args.repeats)]
+        env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=os.environ.get("SPRITES_ONEDNN", "1"))
+        subprocess.run(command + (["--quick"] if args.quick else []), env=env, check=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         with open(out) as handle:
             return json.load(handle)
 
@@ -392,6 +395,7 @@ def main(argv=None):
     p.add_argument("--json", default="outputs/benchmarks/speed.json", help="where to write the JSON (default: %(default)s)")
     p.add_argument("--no-onednn-run", action="store_true",
                    help="skip the second process that times training with the other oneDNN setting")
+    p.add_argument("--no-sprites", action="store_true", help="skip the sprite UNet's rows (benchmarks.sprites)")
     p.add_argument("--training-only", action="store_true", help=argparse.SUPPRESS)  # the second process
     args = p.parse_args(argv)
     results = run(args)
@@ -400,14 +404,13 @@ def main(argv=None):
             json.dump(results, handle)
         return 0
     table = format_table(results)
-    print()
-    print(table)
-    from keras_ddpm.utils.io import write_text
+    if not args.no_sprites:
+        from benchmarks import sprites
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    write_text(args.json, json.dumps(results, indent=2))
-    write_text(os.path.splitext(args.json)[0] + ".md", table + "\n")
-    print(f"\nwrote {args.json}")
+        print("the sprite UNet (a child process, oneDNN on) ...", flush=True)
+        results["sprites"] = sprites_in_subprocess(args)
+        table += "\n\n" + sprites.format_table(results["sprites"])
+    write_results(results, table, args.json)
     return 0
 
 
