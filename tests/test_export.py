@@ -330,7 +330,13 @@ class SampleScriptTest(tf.test.TestCase):
                                                  "--out", out, "--picture", "none")
         self.assertEqual(code, 0, stderr)
         self.assertIn("DDIM, 25 steps, eta 0.3", stdout)
+        self.assertRegex(stdout, r"sampling 100 with DDIM, 25 steps: about [0-9.]+ s \(one step took")
+        self.assertRegex(stdout, r"sampling 100 with DDIM: done in [0-9.]+ s")
         expected = DDIMSampler(self.schedule, 25, 0.3).sample(self.network, (100, 2), seed=0)
+        self.assertAllEqual(np.load(out), expected)  # the timed step changes nothing
+        code, stdout, _ = run_sample_script(self.path, "--n", "100", "--ddim-steps", "25", "--eta", "0.3",
+                                            "--out", out, "--picture", "none", "--quiet")
+        self.assertNotIn("about", stdout)
         self.assertAllEqual(np.load(out), expected)
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "ddim.png")))
         points = os.path.join(self.tmp, "points.npy")

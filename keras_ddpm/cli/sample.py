@@ -75,6 +75,8 @@ def parse_args(argv=None, prog: str = PROG):
                    "(--num-samples is then its length)")
     p.add_argument("--t-start", type=int, default=None, help="0-based timestep for --from")
     p.add_argument("--out", required=True, help="output .npy file; the picture goes next to it (.png)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines (by default: the expected time, from one timed step, and the time taken)")
     p.add_argument("--picture", default=None, help="picture file (default: --out with .png); 'none' to skip")
     args = p.parse_args(argv)
     if not args.out.endswith(".npy"):
@@ -143,6 +145,19 @@ def draw(sampler, info, args):
     elif args.labels is not None or args.guidance_scale != 1.0:
         raise UserError("this model is not class-conditional: --labels and --guidance-scale do not apply")
     if x is not None:
+        steps, what = args.t_start + 1, f"denoising {n} examples from t = {args.t_start}"
+    elif args.ddim_steps is not None:
+        steps, what = args.ddim_steps, f"sampling {n} with DDIM"
+    else:
+        steps, what = int(info["timesteps"]), f"sampling {n} with DDPM"
+    if not args.quiet:
+        # One step on the same batch, timed, gives the time the whole loop will take.
+        start = time.perf_counter()
+        sampler.denoise_from(x=tf.zeros((n,) + data_shape), t_start=tf.constant(0, tf.int32), seed=seed, **extra)
+        step = time.perf_counter() - start
+        print(f"{what}, {steps} steps: about {_duration(step * steps)} (one step took {step:.2f} s)", flush=True)
+    start = time.perf_counter()
+    if x is not None:
         x_t = sampler.diffuse(x0=tf.constant(x), t=tf.constant(args.t_start, tf.int32), seed=seed)["samples"]
         out = sampler.denoise_from(x=x_t, t_start=tf.constant(args.t_start, tf.int32), seed=seed, **extra)
     elif args.ddim_steps is not None:
@@ -152,8 +167,15 @@ def draw(sampler, info, args):
                                   eta=tf.constant(eta, tf.float32), seed=seed, **extra)
     else:
         out = sampler.sample(num_samples=tf.constant(n, tf.int32), seed=seed, **extra)
+    samples = out["samples"].numpy()
+    if not args.quiet:
+        print(f"{what}: done in {_duration(time.perf_counter() - start)}", flush=True)
     labels = extra["labels"].numpy() if extra else None
-    return out["samples"].numpy(), labels
+    return samples, labels
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _load_npy(path, data_shape):
