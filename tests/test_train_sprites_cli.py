@@ -48,6 +48,7 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
             "--plot-every", "1", "--checkpoint-every", "2", "--steps-per-execution", "2",
             "--save-model", saved, "--no-jit", "--seed", "3", "--verbose", "0", "--validation-fraction", "0.1",
             "--evaluate", "--eval-samples", "16", "--eval-ddim-steps", "3,T", "--eval-etas", "0",
+            "--eval-modes", "conditional",
             "--eval-per-class", "1", "--classifier", os.path.join(out, "classifier.keras"),
         )
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -69,7 +70,7 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
         self.assertEmpty(leftovers)
         with open(os.path.join(out, "REPORT.md")) as handle:
             report = handle.read()
-        for section in ("## The forward process", "real half A (floor)", "| DDIM-12 eta 0 | unconditional | 12 |",
+        for section in ("## The forward process", "real half A (floor)", "| DDIM-12 eta 0 | conditional | 12 |",
                         "Class fidelity", "Memorisation", "held-out", "When is DDIM the same as DDPM",
                         "largest pixel difference", "What it buys here (conditional sampling)"):
             self.assertIn(section, report)
