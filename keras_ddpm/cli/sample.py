@@ -151,10 +151,15 @@ def draw(sampler, info, args):
     else:
         steps, what = int(info["timesteps"]), f"sampling {n} with DDPM"
     if not args.quiet:
-        # One step on the same batch, timed, gives the time the whole loop will take.
-        start = time.perf_counter()
-        sampler.denoise_from(x=tf.zeros((n,) + data_shape), t_start=tf.constant(0, tf.int32), seed=seed, **extra)
-        step = time.perf_counter() - start
+        # One step on the same batch, timed (after a first call that warms the graph up), gives
+        # the time the whole loop will take.
+        def one_step():
+            start = time.perf_counter()
+            sampler.denoise_from(x=tf.zeros((n,) + data_shape), t_start=tf.constant(0, tf.int32), seed=seed, **extra)
+            return time.perf_counter() - start
+
+        one_step()
+        step = one_step()
         print(f"{what}, {steps} steps: about {_duration(step * steps)} (one step took {step:.2f} s)", flush=True)
     start = time.perf_counter()
     if x is not None:
