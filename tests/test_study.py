@@ -210,3 +210,13 @@ class SamplePlotterProgressTest(tf.test.TestCase):
             plotter.set_params({"verbose": verbose})
             plotter.picture(None, os.path.join(folder, "x.png"), "title")
         self.assertEqual(asked, [0, 1, 2, 1, 2])
+
+
+class SpearmanTest(tf.test.TestCase):
+    def test_exact_p_values_for_few_checkpoints(self):
+        from keras_ddpm.apps.bicycle.study import _spearman
+
+        rho, p = _spearman([1, 2, 3, 4, 5], [2, 3, 4, 5, 9])
+        self.assertAllClose((rho, p), (1.0, 2 / 120))  # 2 of the 120 orders are as extreme
+        rho, p = _spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
+        self.assertAllClose((rho, p), (0.8, 16 / 120))
