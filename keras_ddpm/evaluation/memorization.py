@@ -75,16 +75,23 @@ def memorization_report(samples, training, baseline=None, threshold: float = NEA
     if not threshold > 0:
         raise ValueError(f"threshold must be > 0, got {threshold!r}")
     d_samples, nearest = nearest_distances(samples, training)
-    if baseline is None:
-        d_real, _ = nearest_distances(training, training, exclude_self=True)
-        kind = "leave-one-out"
-    else:
-        d_real, _ = nearest_distances(baseline, training)
-        kind = "held-out"
-
-    def stats(d):
-        return {"near_copy_share": float(np.mean(d < threshold)), "median": float(np.median(d)),
-                "p05": float(np.percentile(d, 5)), "count": int(len(d))}
-
-    return {"threshold": float(threshold), "baseline": kind, "samples": stats(d_samples), "real": stats(d_real),
+    d_real, kind = real_distances(training, baseline)
+    return {"threshold": float(threshold), "baseline": kind, "samples": copy_statistics(d_samples, threshold),
+            "real": copy_statistics(d_real, threshold),
             "copied": sorted(set(int(i) for i in nearest[d_samples < threshold]))}
+
+
+def real_distances(training, baseline=None):
+    """``(distances, kind)``: each real image's distance to its nearest training image: the
+    ``baseline`` images (``kind = "held-out"``), or each training image against the others
+    (``"leave-one-out"``) when there are none."""
+    if baseline is None:
+        return nearest_distances(training, training, exclude_self=True)[0], "leave-one-out"
+    return nearest_distances(baseline, training)[0], "held-out"
+
+
+def copy_statistics(distances, threshold: float = NEAR_COPY_THRESHOLD) -> dict:
+    """``near_copy_share`` (fraction under ``threshold``), ``median``, ``p05`` and ``count`` of nearest distances."""
+    d = np.asarray(distances)
+    return {"near_copy_share": float(np.mean(d < threshold)), "median": float(np.median(d)),
+            "p05": float(np.percentile(d, 5)), "count": int(len(d))}

@@ -196,7 +196,12 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
     from keras_ddpm.apps.sprites.figures import class_rows, image_grid
     from keras_ddpm.evaluation.features import classifier_accuracy
     from keras_ddpm.evaluation.images import fid, kid, split_halves
-    from keras_ddpm.evaluation.memorization import memorization_report
+    from keras_ddpm.evaluation.memorization import (
+        NEAR_COPY_THRESHOLD,
+        copy_statistics,
+        nearest_distances,
+        real_distances,
+    )
     from keras_ddpm.samplers import DDPMSampler
     from keras_ddpm.samplers.base import initial_noise
     from keras_ddpm.utils.io import write_csv, write_text
@@ -230,13 +235,14 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
         row = distances(extractor(samples))
         if classifier is not None and requested is not None:
             row["class_agreement"] = float(np.mean(classifier.predict(samples, verbose=0).argmax(-1) == requested))
-        memo = memorization_report(samples, training, baseline)["samples"]
+        memo = copy_statistics(nearest_distances(samples, training)[0])
         row["near_copy_share"], row["nearest_median"] = memo["near_copy_share"], memo["median"]
         return row
 
     # The floor row: real sprites, with the classifier's held-out accuracy and the real sprites'
     # own distances to the training set (held-out or leave-one-out) as their class and copy numbers.
-    memo_real = memorization_report(training[:1], training, baseline)
+    d_real, kind = real_distances(training, baseline)  # once: it does not depend on the sampler
+    memo_real = {"threshold": NEAR_COPY_THRESHOLD, "baseline": kind, "real": copy_statistics(d_real)}
     floor = distances(feats_a)
     floor["near_copy_share"], floor["nearest_median"] = memo_real["real"]["near_copy_share"], memo_real["real"]["median"]
     if classifier is not None:
@@ -303,7 +309,7 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
               "jit_compile": bool(jit_compile), "real_halves": [len(half_a), len(half_b)],
               "timesteps": schedule.timesteps, "schedule": schedule.kind,
               "floor": floor, "rows": rows, "fidelity": fidelity,
-              "memorization": {k: memo_real[k] for k in ("threshold", "baseline", "real")},
+              "memorization": memo_real,
               "ddim_equals_ddpm": equality, "load": _loadavg()}
     write_text(os.path.join(out_dir, "results.json"), json.dumps(result, indent=2) + "\n")
     write_csv(os.path.join(out_dir, "timing.csv"), rows,
