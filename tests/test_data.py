@@ -1,3 +1,5 @@
+import contextlib
+import io
 import os
 import tempfile
 
@@ -47,6 +49,29 @@ class LoadPointsTest(tf.test.TestCase):
         for text, message in cases.items():
             with self.assertRaisesRegex(ValueError, message, msg=repr(text)):
                 load_points(self.write(text))
+
+    def test_values_float32_training_cannot_hold_are_refused_with_file_and_line(self):
+        # 1e39 is finite in float64 but inf in float32; 1e30 fits float32, its square does not.
+        for bad in ("1e39 0.5", "0.5 -1e39", "1e30 0.1", "0.1 -2e18"):
+            path = self.write("0.1 0.2\n0.3 0.4\n" + bad + "\n")
+            with self.assertRaisesRegex(ValueError, rf"{path}, line 3: values must lie within ±1e\+18"):
+                load_points(path)
+        self.assertAllClose(load_points(self.write("1e18 -1e18\n"), warn=False), [[1e18, -1e18]])
+
+    def test_one_warning_line_for_values_far_outside_the_data(self):
+        ring = np.random.default_rng(0).uniform(-1, 1, size=(200, 2))
+        text = "\n".join(f"{x} {y}" for x, y in ring)
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            load_points(self.write(text + "\n0.5 1e5\n3e5 0.1\n"))
+        lines = stderr.getvalue().splitlines()
+        self.assertLen(lines, 1)
+        self.assertRegex(lines[0], r"^warning: .*points.txt, line 201: .* \(2 such points, more than 10000 times\)")
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            load_points(self.write(text + "\n50 -40\n"))  # far, but not 1e4 spreads: no warning
+            load_points(BICYCLE)
+        self.assertEqual(stderr.getvalue(), "")
 
     def test_missing_file_and_directory(self):
         with self.assertRaisesRegex(FileNotFoundError, "data file not found"):

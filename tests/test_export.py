@@ -365,12 +365,13 @@ class SampleScriptTest(tf.test.TestCase):
                                          r"python -m keras_ddpm\.export"),
             ((self.tmp, "--out", out), r"is not a SavedModel \(no saved_model\.pb in it\)"),
             ((not_ours, "--out", out), "not a keras-ddpm sampler export"),
-            ((self.path, "--ddim-steps", "0", "--out", out), rf"num_steps must be in 1\.\.{T} .*\(got num_steps = 0\)"),
+            ((self.path, "--ddim-steps", "0", "--out", out), r"--ddim-steps: expected an integer in 1\.\.2147483647, got 0"),
+            ((self.path, "--ddim-steps", str(T + 1), "--out", out), rf"--ddim-steps must be in 1\.\.{T} \(the model's T\)"),
             ((self.path, "--ddim-steps", "5", "--eta", "2", "--out", out), r"\(got eta = 2\)"),
             ((self.path, "--labels", "1", "--out", out), "this model is not class-conditional"),
             ((self.path, "--eta", "0.5", "--out", out), "--eta needs --ddim-steps"),
             ((self.path, "--out", os.path.join(self.tmp, "x.txt")), "--out must be a .npy file"),
-            ((self.path, "--n", "0", "--out", out), "--n: expected an integer >= 1"),
+            ((self.path, "--n", "0", "--out", out), "--n: expected an integer in 1..2147483647, got 0"),
         ]
         for argv, message in cases:
             with self.subTest(argv=argv):

@@ -147,7 +147,7 @@ class TrainSpritesErrorsTest(tf.test.TestCase):
         with open(os.path.join(folder, "truncated.keras"), "wb") as handle:
             handle.write(head)
         for name, pattern in (("truncated.keras", "truncated.keras is truncated or not a .keras file"),
-                              ("bicycle.keras", "holds a DiffusionModel of DenoisingMLP, not a sprite DiffusionModel")):
+                              ("bicycle.keras", r"is a bicycle/point model \(DenoisingMLP on 2-D points\), not a sprite UNet")):
             stderr = io.StringIO()
             with contextlib.redirect_stderr(stderr):
                 code = run_cli(evaluation.main, ["--model", os.path.join(folder, name), "--data-dir", SPRITES,

@@ -34,7 +34,11 @@ def check_outputs(save_model: str, export: str | None):
     path = save_model_path(save_model)
     export_dir = export_path(save_model, export)
     if export_dir is not None:
-        check_export_target(export_dir)
+        try:
+            check_export_target(export_dir)
+        except ValueError as err:  # name the flag whose value it is
+            flag = "--export" if export is not None else "--save-model (the SavedModel goes next to it; see --export)"
+            raise ValueError(f"{flag}: {err}") from None
         if path is not None and _inside(path, export_dir):
             raise ValueError(f"--save-model {path} lies inside the --export folder {export_dir}, which "
                              "holds only the SavedModel: put the .keras file elsewhere")

@@ -26,11 +26,20 @@ import os
 import re
 import time
 
-from keras_ddpm.utils.cli import ArgumentParser, non_negative_int, positive_int
+from keras_ddpm.utils.cli import (
+    ArgumentParser,
+    non_negative_int32,
+    non_negative_int64,
+    output_file,
+    positive_int32,
+)
 from keras_ddpm.utils.io import atomic_path, save_npy
 
 PROG = "sample.py"
 MAX_GRID = 100  # images drawn in the picture at most
+#: Arrays of the samples' size that sampling holds at once (x_t, the noise, the prediction, the result):
+#: with the physical memory, the largest --num-samples that can be drawn at all.
+ARRAYS_IN_MEMORY = 4
 
 
 class UserError(ValueError):
@@ -57,10 +66,10 @@ def _labels(text):
 def parse_args(argv=None, prog: str = PROG):
     p = ArgumentParser(prog=prog, description="Sample from a keras-ddpm SavedModel (DDPM or DDIM).")
     p.add_argument("path", help="the SavedModel folder (e.g. saved_models/bicycle)")
-    p.add_argument("--num-samples", "--n", dest="n", type=positive_int, default=20000,
+    p.add_argument("--num-samples", "--n", dest="n", type=positive_int32, default=20000,
                    help="number of samples (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="same seed, same samples (default: %(default)s)")
-    p.add_argument("--ddim-steps", type=int, default=None,
+    p.add_argument("--seed", type=non_negative_int64, default=0, help="same seed, same samples (default: %(default)s)")
+    p.add_argument("--ddim-steps", type=positive_int32, default=None,
                    help="sample with DDIM in this many steps (1..T) instead of DDPM's T steps")
     p.add_argument("--eta", type=_float, default=None,
                    help="DDIM stochasticity in [0, 1]: 0 deterministic, 1 DDPM-like (default: 0)")
@@ -73,7 +82,7 @@ def parse_args(argv=None, prog: str = PROG):
     p.add_argument("--from", dest="from_file", default=None,
                    help="partial diffusion (SDEdit): a .npy of data to noise to --t-start and denoise "
                    "(--num-samples is then its length)")
-    p.add_argument("--t-start", type=int, default=None, help="0-based timestep for --from")
+    p.add_argument("--t-start", type=non_negative_int32, default=None, help="0-based timestep for --from")
     p.add_argument("--out", required=True, help="output .npy file; the picture goes next to it (.png)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress lines (by default: the expected time, from one timed step, and the time taken)")
@@ -87,7 +96,37 @@ def parse_args(argv=None, prog: str = PROG):
         p.error("--from and --t-start go together")
     if args.from_file is not None and args.ddim_steps is not None:
         p.error("--from (partial diffusion) runs DDPM steps; drop --ddim-steps")
+    # Both files are written after sampling: a bad path is refused now, not after the work.
+    try:
+        output_file(args.out, "--out")
+        if args.picture is None or args.picture.lower() != "none":
+            output_file(args.picture or os.path.splitext(args.out)[0] + ".png", "--picture")
+    except ValueError as err:
+        p.error(str(err))
     return args
+
+
+def check_against_model(args, info) -> None:
+    """The flags that depend on the model (its T, its data shape), checked before sampling."""
+    timesteps = int(info["timesteps"])
+    if args.ddim_steps is not None and args.ddim_steps > timesteps:
+        raise UserError(f"--ddim-steps must be in 1..{timesteps} (the model's T), got {args.ddim_steps}")
+    if args.t_start is not None and args.t_start >= timesteps:
+        raise UserError(f"--t-start must be in 0..{timesteps - 1} (the model's T - 1), got {args.t_start}")
+    if args.from_file is None:
+        size = args.n * math.prod(int(d) for d in info["data_shape"]) * 4  # float32
+        memory = _physical_memory()
+        if memory and size * ARRAYS_IN_MEMORY > memory:
+            raise UserError(f"--num-samples {args.n} needs about {size * ARRAYS_IN_MEMORY / 2**30:.0f} GiB of "
+                            f"memory ({ARRAYS_IN_MEMORY} arrays of {size / 2**30:.1f} GiB), more than this machine's "
+                            f"{memory / 2**30:.0f} GiB; draw fewer samples per call")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 # -- loading ---------------------------------------------------------------------------------------
@@ -188,10 +227,14 @@ def _load_npy(path, data_shape):
 
     if not os.path.isfile(path):
         raise UserError(f"--from file not found: {path}")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY":  # np.load would take it for pickled data and say so
+        raise UserError(f"--from {path} is not a .npy array (save one with numpy.save)")
     try:
         x = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise UserError(f"--from {path}: not a readable .npy file ({_short(err)})") from None
+        raise UserError(f"--from {path}: not a readable .npy array ({_short(err)})") from None
     if x.ndim != 1 + len(data_shape) or tuple(x.shape[1:]) != data_shape or len(x) == 0:
         raise UserError(f"--from {path}: expected an array of shape (n, {', '.join(map(str, data_shape))}), "
                         f"got {x.shape}")
@@ -262,6 +305,7 @@ def main(argv=None, prog: str = PROG):
     import tensorflow as tf
 
     sampler, info = load_sampler(args.path)
+    check_against_model(args, info)
     start = time.time()
     try:
         samples, labels = draw(sampler, info, args)

@@ -110,7 +110,21 @@ def parse_args(argv=None, prog: str = PROG):
     args = p.parse_args(argv)
     if not 0.0 <= args.validation_fraction < 0.5:
         p.error(f"argument --validation-fraction: expected a number in [0, 0.5), got {args.validation_fraction}")
+    check_sample_counts(p, args)
     return args
+
+
+def check_sample_counts(p, args) -> None:
+    """The sample counts that the metrics and the study use after training, checked before it."""
+    from keras_ddpm.apps.bicycle.study import MIN_SAMPLES
+    from keras_ddpm.evaluation.points import PR_K
+
+    if args.validation_fraction > 0 and args.num_samples <= PR_K:
+        p.error(f"argument --num-samples: the sample metrics (k-NN precision/recall, k = {PR_K}) need at least "
+                f"{PR_K + 1} samples, got {args.num_samples}")
+    if args.validation_fraction > 0 and args.study_samples is not None and 0 < args.study_samples < MIN_SAMPLES:
+        p.error(f"argument --study-samples: the checkpoint study needs at least {MIN_SAMPLES} samples per "
+                f"checkpoint (or 0 to skip it), got {args.study_samples}")
 
 
 def resolve(args):
@@ -125,7 +139,9 @@ def resolve(args):
     if args.plot_every is None:
         args.plot_every = every
     if args.study_samples is None:
-        args.study_samples = min(args.num_samples, 5000)
+        from keras_ddpm.apps.bicycle.study import MIN_SAMPLES
+
+        args.study_samples = min(max(args.num_samples, MIN_SAMPLES), 5000)
     return preset
 
 

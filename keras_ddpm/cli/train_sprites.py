@@ -21,7 +21,7 @@ from keras_ddpm.apps.sprites.evaluation import add_protocol_flags
 from keras_ddpm.apps.sprites.presets import PRESET_FIELDS, PRESETS
 from keras_ddpm.process.schedules import SCHEDULES
 from keras_ddpm.cli import CHECKOUT
-from keras_ddpm.utils.cli import ArgumentParser, find_input, positive_int
+from keras_ddpm.utils.cli import INT32_MAX, ArgumentParser, find_input, positive_int
 
 PROG = "train_sprites.py"
 DEFAULT_DATA = ("data/sprites", "../shared/data/sprites")
@@ -109,18 +109,20 @@ def check(p, args):
         p.error(f"--ddim-steps must be at most --timesteps ({args.timesteps}), got {args.ddim_steps}")
     if not 0.0 <= args.validation_fraction < 0.5:
         p.error(f"--validation-fraction: expected a number in [0, 0.5), got {args.validation_fraction}")
-    if args.evaluate:
-        for flag, parse in (("--eval-ddim-steps", lambda text: parse_steps(text, args.timesteps)),
-                            ("--eval-etas", parse_etas), ("--eval-modes", parse_modes)):
-            name = flag[2:].replace("-", "_")
-            try:
-                value = parse(getattr(args, name))
-            except ValueError as err:
-                p.error(f"{flag}: {err}")
-            if name != "eval_ddim_steps":
-                setattr(args, name, value)
-        if args.inception_weights is not None and not os.path.isfile(args.inception_weights):
-            p.error(f"--inception-weights: no such file: {args.inception_weights}")
+    # The evaluation's flags are checked with or without --evaluate: a bad value is a mistake either way.
+    # Without it the step counts are checked for their form only, as the default's exceed a small T.
+    timesteps = args.timesteps if args.evaluate else INT32_MAX
+    for flag, parse in (("--eval-ddim-steps", lambda text: parse_steps(text, timesteps)),
+                        ("--eval-etas", parse_etas), ("--eval-modes", parse_modes)):
+        name = flag[2:].replace("-", "_")
+        try:
+            value = parse(getattr(args, name))
+        except ValueError as err:
+            p.error(f"{flag}: {err}")
+        if name != "eval_ddim_steps":
+            setattr(args, name, value)
+    if args.inception_weights is not None and not os.path.isfile(args.inception_weights):
+        p.error(f"--inception-weights: no such file: {args.inception_weights}")
 
 
 def main(argv=None, prog: str = PROG):

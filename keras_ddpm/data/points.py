@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -12,19 +13,30 @@ from keras_ddpm.data.splits import split_indices
 from keras_ddpm.utils import checks
 
 
-def load_points(path, dims: int = 2) -> np.ndarray:
+#: Values beyond this magnitude are refused: the losses and metrics square them, and the square of
+#: anything larger overflows float32 (max 3.4e38), the dtype training runs in.
+MAX_ABS_VALUE = 1e18
+#: Values farther than this many times the data's typical spread (the median absolute deviation
+#: from the median, per column) from the median are reported in one warning line: the bicycle lies
+#: in [-1, 1], and a diffusion model expects data of order 1, so such a value is almost surely a typo.
+OUTLIER_FACTOR = 1e4
+
+
+def load_points(path, dims: int = 2, warn: bool = True) -> np.ndarray:
     """Read a text file of ``dims`` whitespace-separated floats per line into ``(N, dims)`` float32.
 
-    Blank lines are skipped. Anything else that is not exactly ``dims`` finite numbers raises a
-    `ValueError` naming the file, the line number and what was found; a missing file raises
-    `FileNotFoundError`; a file with no points raises `ValueError`.
+    Blank lines are skipped. Anything else that is not exactly ``dims`` finite numbers, and any
+    value beyond ``±MAX_ABS_VALUE`` (which float32 training cannot handle), raises a `ValueError`
+    naming the file, the line number and what was found; a missing file raises `FileNotFoundError`;
+    a file with no points raises `ValueError`. With ``warn``, values more than `OUTLIER_FACTOR`
+    times the data's typical spread away from its median give one warning line on stderr.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"data file not found: {path}")
     if os.path.isdir(path):
         raise ValueError(f"data path is a directory, expected a text file: {path}")
-    rows = []
+    rows, line_numbers = [], []
     with open(path, "r", encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
@@ -41,10 +53,35 @@ def load_points(path, dims: int = 2) -> np.ndarray:
                 raise ValueError(f"{path}, line {number}: not a number: {line.strip()[:60]!r}") from None
             if not all(math.isfinite(v) for v in values):
                 raise ValueError(f"{path}, line {number}: values must be finite, got {line.strip()[:60]!r}")
+            if not all(abs(v) <= MAX_ABS_VALUE for v in values):
+                raise ValueError(f"{path}, line {number}: values must lie within ±{MAX_ABS_VALUE:g} (training "
+                                 f"runs in float32, where larger values or their squares overflow), got "
+                                 f"{line.strip()[:60]!r}")
             rows.append(values)
+            line_numbers.append(number)
     if not rows:
         raise ValueError(f"{path}: no data points (the file is empty)")
-    return np.asarray(rows, dtype=np.float32)
+    points = np.asarray(rows, dtype=np.float64)
+    if warn:
+        _warn_outliers(points, line_numbers, path)
+    return points.astype(np.float32)
+
+
+def _warn_outliers(points: np.ndarray, line_numbers, path) -> None:
+    """One line on stderr for values more than `OUTLIER_FACTOR` spreads away from the median."""
+    median = np.median(points, axis=0)
+    distance = np.abs(points - median)
+    spread = np.median(distance, axis=0)
+    spread = np.where(spread > 0, spread, distance.mean(axis=0))  # half the values equal: the mean deviation
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(spread > 0, distance / spread, 0.0)
+    far = np.flatnonzero(np.any(ratio > OUTLIER_FACTOR, axis=1))
+    if len(far):
+        first = far[0]
+        print(f"warning: {path}, line {line_numbers[first]}: {points[first].tolist()} lies "
+              f"{ratio[first].max():.3g} times the data's typical spread from its median "
+              f"({len(far)} such point{'s' if len(far) > 1 else ''}, more than {OUTLIER_FACTOR:g} times): "
+              "check the file; a diffusion model expects data of order 1", file=sys.stderr)
 
 
 def split_points(points: np.ndarray, validation_fraction: float, seed: int = 0):

@@ -10,13 +10,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from typing import Callable, Sequence
 
 #: Exit code for bad input, the same code argparse uses for bad flags.
 EXIT_BAD_INPUT = 2
 
+#: The largest count the compiled graphs take (they count in int32): larger values would wrap around.
+INT32_MAX = 2**31 - 1
+#: The largest seed (an int64 in the graphs).
+INT64_MAX = 2**63 - 1
+
 #: Exceptions that mean "the user gave us something wrong", not "we have a bug".
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -34,6 +40,21 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     return _bounded_int(text, minimum=0)
+
+
+def positive_int32(text: str) -> int:
+    """argparse type: an integer in 1..2**31-1 (a count that the compiled graphs hold in an int32)."""
+    return _bounded_int(text, minimum=1, maximum=INT32_MAX)
+
+
+def non_negative_int32(text: str) -> int:
+    """argparse type: an integer in 0..2**31-1 (an index that the compiled graphs hold in an int32)."""
+    return _bounded_int(text, minimum=0, maximum=INT32_MAX)
+
+
+def non_negative_int64(text: str) -> int:
+    """argparse type: an integer in 0..2**63-1 (a seed that the compiled graphs hold in an int64)."""
+    return _bounded_int(text, minimum=0, maximum=INT64_MAX)
 
 
 def positive_float(text: str) -> float:
@@ -73,16 +94,42 @@ def save_model_path(value: str, flag: str = "--save-model"):
         raise ValueError(f"{flag} must name a .keras file (or be none), got {value}")
     if os.path.isdir(value):
         raise ValueError(f"{flag} {value} is an existing folder; name a .keras file")
-    return value
+    return output_file(value, flag)
 
 
-def _bounded_int(text: str, minimum: int) -> int:
+def output_file(path: str, flag: str) -> str:
+    """Check, before any work, that the file ``path`` (the value of ``flag``) can be written; return it.
+
+    Refused with a `ValueError` naming the flag and the path: an existing folder, a path under a
+    regular file, and a place where no file can be created (checked by creating and removing an
+    empty temporary file in the nearest existing folder above ``path``; nothing else is written).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path} is an existing folder; name a file")
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{flag} {path}: {existing} is a file, not a folder; choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".keras-ddpm-write-check.", dir=existing)
+    except OSError as err:
+        raise ValueError(f"{flag} {path}: cannot write a file in {existing} ({err.strerror}); "
+                         "choose another path") from None
+    os.close(fd)
+    os.remove(probe)
+    return path
+
+
+def _bounded_int(text: str, minimum: int, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {value}")
     return value
 
 

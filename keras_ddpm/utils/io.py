@@ -27,18 +27,33 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     stem, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
+    except OSError as err:  # name the user's path, not the temporary one
+        raise _error_for(err, path) from None
     os.close(fd)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:  # e.g. a folder at ``path``: name the user's path, not the temporary one
+            raise _error_for(err, path) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _error_for(err: OSError, path: str) -> OSError:
+    """An error of the kind of ``err`` (missing, denied, a file in the way) that names ``path``."""
+    if isinstance(err, (FileExistsError, NotADirectoryError)):  # a regular file where a folder must be
+        return NotADirectoryError(f"cannot write {path}: a file stands in its path")
+    if isinstance(err, IsADirectoryError):
+        return IsADirectoryError(f"cannot write {path}: it is an existing folder")
+    return type(err)(f"cannot write {path} ({err.strerror or err})")
 
 
 def save_model(model, path) -> str:

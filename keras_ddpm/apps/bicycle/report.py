@@ -30,8 +30,16 @@ def load_summary(out_dir) -> dict:
     path = os.path.join(os.fspath(out_dir), SUMMARY_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no run summary at {path}: run train_bicycle.py with --out {out_dir} first")
-    with open(path) as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            summary = json.load(handle)
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is unreadable or damaged ({' '.join(str(err).split())}); "
+                         f"run train_bicycle.py with --out {out_dir} again to rewrite it") from None
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path} is not a run summary (a JSON object); run train_bicycle.py with --out "
+                         f"{out_dir} again to rewrite it")
+    return summary
 
 
 def _fmt(fmt, value):

@@ -31,6 +31,9 @@ import numpy as np
 from keras_ddpm.utils import checks
 from keras_ddpm.utils.io import write_csv, write_text
 
+#: The fewest samples per checkpoint the study's metrics are computed from.
+MIN_SAMPLES = 10
+
 #: Files ``train_bicycle.py`` saves for the study: the validation split (never trained on) and as
 #: many other real points (from the training split) for the real-vs-real floor.
 VALIDATION_FILE = "validation.npy"
@@ -75,7 +78,7 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
     from keras_ddpm.training.callbacks import TimestepLossEvaluator
     from keras_ddpm.training.checkpoints import check_checkpoint, load_checkpoint
 
-    checks.integer_at_least("num_samples", num_samples, 10)
+    checks.integer_at_least("num_samples", num_samples, MIN_SAMPLES)
     out_dir = os.fspath(out_dir)
     evaluator = None
     rows = []

@@ -84,10 +84,12 @@ def load_sprite_arrays(folder, images: str | None = None, labels: str | None = N
     images_path, labels_path = find_sprite_files(folder, images, labels)
     arrays = []
     for path in (images_path, labels_path):
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"{path} is empty (0 bytes): not a .npy array")
         try:
             arrays.append(np.load(path, allow_pickle=False))
-        except (ValueError, OSError) as err:
-            raise ValueError(f"{path}: not a readable .npy array ({err})") from None
+        except (ValueError, OSError, EOFError) as err:  # EOFError: a truncated file
+            raise ValueError(f"{path}: not a readable .npy array ({' '.join(str(err).split())})") from None
     return validate_sprite_arrays(*arrays, source=os.path.basename(images_path))
 
 

@@ -429,9 +429,14 @@ def main(argv=None):
     from keras_ddpm.training.checkpoints import load_checkpoint
 
     model = load_checkpoint(args.model, compile=False)
-    if not isinstance(getattr(model, "network", None), UNet):
-        raise ValueError(f"{args.model} holds a {type(model).__name__} of "
-                         f"{type(getattr(model, 'network', model)).__name__}, not a sprite DiffusionModel")
+    network = getattr(model, "network", None)
+    if not isinstance(network, UNet):
+        if hasattr(network, "data_dim"):  # the point networks (DenoisingMLP, ResidualMLP) of the bicycle
+            kind = f"a bicycle/point model ({type(network).__name__} on {network.data_dim}-D points)"
+        else:
+            kind = f"a {type(model).__name__} of {type(network if network is not None else model).__name__}"
+        raise ValueError(f"{args.model} is {kind}, not a sprite UNet: this evaluation scores sprite models "
+                         "(made by train_sprites.py)")
     network, schedule = model.network, model.schedule
     builder = sprites_builder(args.data_dir, args.images, args.labels, data_dir=args.tfds_dir)
     images, labels = tfds.as_numpy(builder.as_dataset(split="train", batch_size=-1, as_supervised=True))
