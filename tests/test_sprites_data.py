@@ -92,6 +92,28 @@ class SpritesBuilderTest(tf.test.TestCase):
         self.assertEqual(class_names(builder), ["hero", "non-hero", "food", "spell", "side-facing"])
 
 
+class SpritesCacheTest(tf.test.TestCase):
+    def test_other_files_under_the_same_names_are_never_served_from_the_cache(self):
+        data_dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, data_dir, ignore_errors=True)
+        key = lambda ims, labs: sorted(im.tobytes() + bytes([lab]) for im, lab in zip(ims, labs))  # noqa: E731
+        builders = {}
+        for names, classes in ((NETHACK_FILES, 7), (DLAI_FILES, 5)):
+            for seed in (0, 1, 0):  # prepared from folder 0, then folder 1 (same names), then folder 0 again
+                folder = os.path.join(data_dir, f"{names[0]}_{seed}")
+                images, labels = fake_sprites(n=14, classes=classes, seed=seed)
+                if not os.path.isdir(folder):
+                    write_pair(folder, images, labels, names=names)
+                builder = sprites_builder(folder, data_dir=data_dir)
+                got = tfds.as_numpy(builder.as_dataset(split="train", batch_size=-1, as_supervised=True))
+                self.assertEqual(key(*got), key(images, labels.argmax(1)), f"{names} from folder {seed}")
+                builders.setdefault((names, seed), builder.builder_config.name)
+                self.assertEqual(builder.builder_config.name, builders[(names, seed)], "the cache is reused")
+            self.assertNotEqual(builders[(names, 0)], builders[(names, 1)])
+        self.assertEqual(builders[(NETHACK_FILES, 0)], "nethack_slashem")
+        self.assertEqual(builders[(DLAI_FILES, 0)], "dlai")
+
+
 class SpritesErrorsTest(tf.test.TestCase):
     def setUp(self):
         self.folder = tempfile.mkdtemp()

@@ -40,6 +40,7 @@ import re
 import numpy as np
 import tensorflow_datasets as tfds
 
+from keras_ddpm.utils.io import write_text
 from keras_ddpm.apps.sprites.data import (
     DLAI_FILES,
     NETHACK_FILES,
@@ -114,34 +115,62 @@ class Sprites(tfds.core.GeneratorBasedBuilder):
             yield index, {"image": image, "label": int(label)}
 
 
+#: Written next to a prepared dataset (in ``builder.data_dir``): the digest of the files it was prepared from.
+DIGEST_FILE = "source_digest.txt"
+
+
+def files_digest(*paths) -> str:
+    """The SHA-1 of the files' contents, in order (their names and times play no part)."""
+    digest = hashlib.sha1()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")  # the boundary between the files
+    return digest.hexdigest()
+
+
 def config_for_files(folder, images: str | None = None, labels: str | None = None) -> SpritesConfig:
     """The configuration for a pair of files: a predefined one when the names and contents match,
     else a custom one named after the images file and a hash of both files' contents (so
     changed files are prepared again, not served stale from the cache)."""
+    return _config_and_digest(folder, images, labels)[0]
+
+
+def _config_and_digest(folder, images, labels):
     images_path, labels_path = find_sprite_files(folder, images, labels)
     arrays, class_ids, num_classes = load_sprite_arrays(folder, *map(os.path.basename, (images_path, labels_path)))
     names = (os.path.basename(images_path), os.path.basename(labels_path))
+    digest = files_digest(images_path, labels_path)
     for config in Sprites.BUILDER_CONFIGS:
         if (names == (config.images_file, config.labels_file) and num_classes == config.num_classes
                 and tuple(arrays.shape[1:]) == tuple(config.image_shape)):
-            return config
-    digest = hashlib.sha1()
-    for path in (images_path, labels_path):
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+            return config, digest
     stem = re.sub(r"[^a-z0-9_]+", "_", os.path.splitext(names[0])[0].lower()).strip("_") or "sprites"
     return SpritesConfig(
-        name=f"{stem}_{digest.hexdigest()[:10]}",
+        name=f"{stem}_{digest[:10]}",
         description=f"{names[0]} + {names[1]}: {len(arrays)} images {arrays.shape[1:]}, {num_classes} classes",
         images_file=names[0], labels_file=names[1], num_classes=num_classes,
         image_shape=tuple(int(d) for d in arrays.shape[1:]),
-    )
+    ), digest
+
+
+def _recorded_digest(builder) -> str | None:
+    try:
+        with open(os.path.join(builder.data_dir, DIGEST_FILE), encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
 
 
 def sprites_builder(folder, images: str | None = None, labels: str | None = None,
                     data_dir=None, prepare: bool = True) -> Sprites:
     """A `Sprites` builder for the files in ``folder``, prepared (once) unless ``prepare=False``.
+
+    The prepared cache is keyed by the files' contents: a predefined configuration (``dlai``,
+    ``nethack_slashem``) is used only while its cache was prepared from files with the same
+    digest (recorded in `DIGEST_FILE`); other files under the same names get a configuration named
+    after their digest, so a folder with other contents is never served the cached images of another.
 
     Args:
         folder: the folder holding the two ``.npy`` files (the manual-download folder).
@@ -152,14 +181,20 @@ def sprites_builder(folder, images: str | None = None, labels: str | None = None
     Raises `FileNotFoundError` for a missing folder or file and `ValueError` for files in the
     wrong format (shape, dtype, not one-hot, image and label counts that differ).
     """
-    config = config_for_files(folder, images, labels)
+    config, digest = _config_and_digest(folder, images, labels)
     if data_dir is not None:
         data_dir = os.path.expanduser(os.fspath(data_dir))
     builder = Sprites(config=config, data_dir=data_dir)
+    if builder.is_prepared() and _recorded_digest(builder) != digest:
+        # Prepared from other files (or by tfds.load, which records nothing): a cache of their own.
+        config = dataclasses.replace(config, name=f"{config.name}_{digest[:10]}")
+        builder = Sprites(config=config, data_dir=data_dir)
     if prepare:
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=os.path.abspath(os.fspath(folder)))
         )
+        if _recorded_digest(builder) != digest:
+            write_text(os.path.join(builder.data_dir, DIGEST_FILE), digest + "\n")
     return builder
 
 
