@@ -8,7 +8,9 @@ standard callbacks) is `keras_ddpm.training.run_folder` and `keras_ddpm.training
 
 from __future__ import annotations
 
+import copy
 import os
+import shutil
 
 from keras_ddpm.export import check_export_target, export_sampler
 from keras_ddpm.utils import io
@@ -62,3 +64,27 @@ def save_outputs(model, out, save_model, export_dir, **export_kwargs) -> str:
         print(f"exported the samplers (SavedModel) to {export_dir}; sample with: "
               f"python sample.py {export_dir} --num-samples 64 --seed 0 --out samples.npy")
     return final
+
+
+def worker_run(args, strategy, export_dir, train) -> int:
+    """Run ``train(args, save_model, export_dir)`` as a non-chief worker of a multi-worker run.
+
+    TensorFlow's multi-worker Keras tutorial: every worker trains and saves (saving can need
+    collective ops, which hang unless all workers take part), and the non-chief workers write into
+    temporary locations that they delete. Here that is the worker's own folder
+    (`keras_ddpm.training.distribute.worker_dir`, inside ``--out``): its ``--out``, model and
+    SavedModel go there, it neither takes the run lock of ``--out`` nor writes the report, and it
+    deletes the folder when ``train`` returns 0. A failed or killed run leaves it, with the
+    worker's resume backup, for the rerun.
+    """
+    from keras_ddpm.training.distribute import worker_dir
+
+    scratch = worker_dir(args.out, strategy)
+    os.makedirs(scratch, exist_ok=True)
+    worker_args = copy.copy(args)
+    worker_args.out = scratch
+    # The model is saved as scratch/model.keras all the same; the copy to --save-model is a file copy.
+    code = train(worker_args, None, None if export_dir is None else os.path.join(scratch, "export"))
+    if code == 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return code

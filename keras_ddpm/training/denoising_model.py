@@ -115,6 +115,16 @@ class DenoisingModel(keras.Model):
         self.build_from_data(x)
         return super().fit(x, *args, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' TensorFlow trainer (3.15) pulls a batch from a fresh iterator of the data under any
+        # tf.distribute strategy, to build a model that `build_from_data` has built already. That
+        # starts a pass over the dataset which training never sees, and a dataset reshuffled on
+        # every pass (keras_ddpm.data.make_dataset) then trains epoch k on the order of epoch k+1:
+        # not the order one device sees for the same seed. Built, nothing needs the batch.
+        if iterator is not None and self.built and all(layer.built for layer in self._flatten_layers()):
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def evaluate(self, x=None, *args, **kwargs):
         self.build_from_data(x)
         return super().evaluate(x, *args, **kwargs)
@@ -164,11 +174,33 @@ class DenoisingModel(keras.Model):
     def train_step(self, data):
         loss = self.apply_update(lambda: self.batch_loss(data, training=True))
         self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        return self.step_logs()
 
     def test_step(self, data):
         self.loss_tracker.update_state(self.batch_loss(data, training=False))
-        return {"loss": self.loss_tracker.result()}
+        return self.step_logs()
+
+    def step_logs(self) -> dict:
+        """What a step returns to `fit`: ``{"loss": the running mean}``.
+
+        With several workers (`tf.distribute.MultiWorkerMirroredStrategy` in multi-worker mode),
+        Keras 3's ``reduce_per_replica`` reduces each log with ``strategy.reduce("MEAN", v,
+        axis=0)``, which fails on a scalar ("Invalid reduction dimension 0 for input with 0
+        dimensions", tensorflow/tensorflow#72388); a shape-(1,) value reduces over the replicas
+        and that axis to the same scalar mean.
+        """
+        loss = self.loss_tracker.result()
+        if _multi_worker(tf.distribute.get_strategy()):
+            loss = tf.reshape(loss, (1,))
+        return {"loss": loss}
+
+
+def _multi_worker(strategy) -> bool:
+    """Keras' own test for the multi-worker reduction (``_collective_all_reduce_multi_worker``)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    in_mode = getattr(strategy.extended, "_in_multi_worker_mode", None)
+    return bool(in_mode()) if in_mode is not None else False
 
 
 def _batch_shape(x):

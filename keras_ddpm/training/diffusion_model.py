@@ -26,6 +26,24 @@ SAMPLERS = {
 }
 
 
+def _replica_share(draw, batch):
+    """``draw(batch)`` on one device; under a `tf.distribute` strategy with N replicas, this
+    replica's rows of ``draw(N * batch)``.
+
+    Every replica holds the same seed generator state, so drawing ``batch`` rows on each would
+    give all replicas the same t and eps for their different examples. Drawing the global batch
+    and keeping the rows of this replica's slice (replica r trains on rows ``r*batch..`` of each
+    global batch) gives each example the t and eps it gets on one device, so N replicas take the
+    same updates as one device on the same global batch, up to floating-point rounding.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    context = tf.distribute.get_replica_context()
+    if replicas == 1 or context is None:
+        return draw(batch)
+    start = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch
+    return draw(batch * replicas)[start:start + batch]
+
+
 @keras.saving.register_keras_serializable(package="keras_ddpm")
 class DiffusionModel(DenoisingModel):
     """Owns a denoising network eps_theta and a `NoiseSchedule`; `fit` runs Algorithm 1.
@@ -205,12 +223,13 @@ class DiffusionModel(DenoisingModel):
     def diffusion_loss(self, x0, training: bool, labels=None):
         """The eq. 14 loss on a batch ``x0``: fresh ``t`` (`sample_timesteps`) and ``eps`` per
         example, MSE on eps."""
-        x0 = ops.convert_to_tensor(x0, dtype=self.compute_dtype)
+        x0 = ops.convert_to_tensor(x0, dtype="float32")
         batch = ops.shape(x0)[0]
-        t = self.sample_timesteps(batch)
-        noise = rng.normal(ops.shape(x0), self.noise_seed, dtype=x0.dtype)
+        t = _replica_share(lambda n: self.sample_timesteps(n), batch)
+        noise = _replica_share(lambda n: rng.normal((n,) + tuple(ops.shape(x0)[1:]), self.noise_seed,
+                                                    dtype=x0.dtype), batch)
         if labels is not None and training and self.class_dropout > 0:
-            drop = rng.uniform((batch,), self.noise_seed) < self.class_dropout
+            drop = _replica_share(lambda n: rng.uniform((n,), self.noise_seed), batch) < self.class_dropout
             labels = ops.where(drop, ops.full_like(labels, self.num_classes), labels)
         return ops.mean(self.per_example_loss(x0, t, noise, labels, training=training))
 
@@ -264,10 +283,10 @@ class DiffusionModel(DenoisingModel):
         def body(k, total):
             return k + 1, total + self._update(x0[k], None if labels is None else labels[k])
 
-        _, total = tf.while_loop(lambda k, _: k < steps, body, (tf.constant(0), tf.constant(0.0, self.compute_dtype)))
+        _, total = tf.while_loop(lambda k, _: k < steps, body, (tf.constant(0), tf.constant(0.0, tf.float32)))
         # Weighted by the number of updates, so the epoch's loss is the mean over all minibatches.
         self.loss_tracker.update_state(total / ops.cast(steps, total.dtype), sample_weight=steps)
-        return {"loss": self.loss_tracker.result()}
+        return self.step_logs()
 
     # -- serialization --------------------------------------------------------------------------
     def get_config(self):

@@ -16,6 +16,15 @@ is the same update as one single-device step on the whole batch of ``B``. Keepin
 learning rate) fixed when adding devices therefore keeps the training maths unchanged and makes
 each step faster; to use the extra devices for a larger batch, raise ``B`` (and usually the
 learning rate) yourself. ``B`` must be a multiple of ``N`` (`check_global_batch_size`).
+
+**Several workers** (``multiworker``, one process per machine, each with its own ``TF_CONFIG``)
+follow the conventions of TensorFlow's multi-worker Keras tutorial
+(https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras): every worker runs the
+same program on the same data and seed; the dataset is sharded by data (`shard_by_data`: each
+worker keeps its replicas' slices of every global batch); only the chief (`is_chief`) writes
+the run's outputs, and every other worker writes what it must (checkpoints, backup, the saved
+model, since saving can need collective ops) into a scratch folder of its own (`worker_dir`)
+that it deletes when the run ends.
 """
 
 from __future__ import annotations
@@ -97,6 +106,38 @@ def _tpu_strategy(tpu: str) -> tf.distribute.Strategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True for the worker that writes a run's outputs: the task ``chief`` if the cluster has one,
+    else worker 0, and the only process of a run without a cluster (every strategy but a
+    ``multiworker`` one with ``TF_CONFIG``), as in TensorFlow's multi-worker Keras tutorial."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type or task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "worker" and int(resolver.task_id or 0) == 0 and not has_chief
+
+
+def worker_dir(out, strategy: tf.distribute.Strategy) -> str:
+    """Where this worker writes: ``out`` on the chief, else its own scratch folder
+    ``out/.worker-TYPE-ID`` (on its own disk when the workers share no file system), which the
+    worker deletes once its run has ended well; until then it holds the worker's resume backup."""
+    if is_chief(strategy):
+        return os.fspath(out)
+    resolver = strategy.cluster_resolver
+    return os.path.join(os.fspath(out), f".worker-{resolver.task_type}-{int(resolver.task_id or 0)}")
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with the auto-shard policy ``DATA``: every worker builds the same pipeline (same
+    seed, same order) and keeps its replicas' slices of each global batch. The default policy
+    (``AUTO``) would first try to shard by files, which an in-memory dataset has none of, and log a
+    warning before falling back to ``DATA``. No effect without several workers."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def steps_per_execution_for(strategy: tf.distribute.Strategy, steps_per_execution: int) -> int:
     """The ``steps_per_execution`` to compile with under ``strategy``.
 
@@ -134,6 +175,12 @@ def describe(strategy: tf.distribute.Strategy, batch_size: int | None = None) ->
     except (AttributeError, RuntimeError):  # the default strategy has no device list
         devices = ()
     name = type(strategy).__name__
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        name = "MultiWorkerMirroredStrategy"  # its class is still called CollectiveAllReduceStrategy
+        resolver = strategy.cluster_resolver
+        if resolver is not None and resolver.task_type:
+            workers = sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values())
+            name += f" (task {resolver.task_type} {int(resolver.task_id or 0)} of {workers} workers)"
     if name.startswith("_Default"):
         name = "default strategy"
     text = f"{name}, {replicas} replica{'s' if replicas != 1 else ''}"

@@ -15,15 +15,26 @@ FORWARD_STEPS = (0, 5, 50, 100, 250, 500, 750, 999)
 
 def run(args, data_path, preset, command: str) -> int:
     """Train and report as the flags ``args`` say (one run per ``args.out`` at a time)."""
-    from keras_ddpm.apps.pipeline import check_outputs
+    from keras_ddpm.apps.pipeline import check_outputs, worker_run
+    from keras_ddpm.training.distribute import is_chief, make_strategy, split_cpu
     from keras_ddpm.training.run_folder import RunLock
 
     save_model, export_dir = check_outputs(args.save_model, args.export)
+    # Before TensorFlow initialises its devices (the multi-worker strategy needs that too).
+    if args.cpu_devices:
+        split_cpu(args.cpu_devices)
+    strategy = make_strategy(args.strategy)
+    if not is_chief(strategy):  # a multi-worker run's other workers: train, write nothing of the run's
+        return worker_run(args, strategy, export_dir, lambda worker_args, model, export: train_and_report(
+            worker_args, data_path, preset, model, export, command, strategy, chief=False))
     with RunLock(args.out):  # refuses at once if another run writes into --out
-        return train_and_report(args, data_path, preset, save_model, export_dir, command)
+        return train_and_report(args, data_path, preset, save_model, export_dir, command, strategy)
 
 
-def train_and_report(args, data_path, preset, save_model, export_dir, command: str) -> int:
+def train_and_report(args, data_path, preset, save_model, export_dir, command: str, strategy,
+                     chief: bool = True) -> int:
+    """Train, then (on the chief only) sample, evaluate and report; a non-chief worker of a
+    multi-worker run returns once it has saved the model, as the chief does (see `worker_run`)."""
     wall_start = time.time()
 
 
@@ -51,18 +62,13 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     from keras_ddpm.training.distribute import (
         check_global_batch_size,
         describe,
-        make_strategy,
-        split_cpu,
+        shard_by_data,
         steps_per_execution_for,
     )
     from keras_ddpm.training.loop import TrainConfig, compile_model, is_resuming, train
     from keras_ddpm.training.run_folder import check_settings
     from keras_ddpm.utils.io import save_npy, write_text
 
-    # Before TensorFlow initialises its devices (the multi-worker strategy needs that too).
-    if args.cpu_devices:
-        split_cpu(args.cpu_devices)
-    strategy = make_strategy(args.strategy)
     check_global_batch_size(args.batch_size, strategy)
 
     compare = [load_summary(other) for other in args.compare_with]  # fail early on a bad folder
@@ -94,7 +100,7 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     schedule = NoiseSchedule(args.schedule, args.timesteps)
     # Checked here, after --timesteps (by the schedule) and before anything is written.
     timesteps_drawn = timestep_distribution(args.small_t_fraction, args.small_t_steps).check(schedule.timesteps)
-    dataset = make_dataset(points, args.batch_size, seed=args.seed, fused_steps=fused_steps)
+    dataset = shard_by_data(make_dataset(points, args.batch_size, seed=args.seed, fused_steps=fused_steps))
     print(f"preset: {preset.name} ({preset.description})")
     print(f"strategy: {describe(strategy, args.batch_size)}")
     print(f"data: {len(all_points)} points from {data_path}; training on {len(points)}"
@@ -111,7 +117,8 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
         "--small-t-fraction": args.small_t_fraction, "--small-t-steps": args.small_t_steps,
         "--fused-steps": fused_steps,
     }, resuming=is_resuming(out, config.resume))
-    write_preliminary_figures(points, schedule, out, seed=args.seed, forward_steps=FORWARD_STEPS)
+    if chief:
+        write_preliminary_figures(points, schedule, out, seed=args.seed, forward_steps=FORWARD_STEPS)
     real = None
     if validation is not None:
         # Real points for the real-vs-real floor: training points, as many as the largest sample.
@@ -144,6 +151,8 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     print(f"training: {train_seconds:.1f} s")
 
     save_outputs(model, out, save_model, export_dir, variance=args.variance)
+    if not chief:
+        return 0
 
     start = time.time()
     files = write_final_figures(network, sampler, points, out, num_samples=args.num_samples,
