@@ -60,6 +60,12 @@ FLAGS = {
     "no_resume": (("--no-resume",), dict(
         action="store_true", help="start over even if OUT holds an unfinished run (by default, re-running the "
                                   "same command resumes from the last completed epoch)")),
+    "mixed_precision": (("--mixed-precision",), dict(
+        choices=("none", "mixed_float16", "mixed_bfloat16"), default="none",
+        help="compute the network in float16 or bfloat16 with float32 weights (a Keras mixed dtype policy on "
+             "its layers; mixed_float16 adds dynamic loss scaling); the time embedding's sinusoids, the "
+             "schedule, the noise, the forward process, the loss and the samplers stay float32. Fast on GPUs "
+             "with tensor cores (float16, bfloat16) and on TPUs (bfloat16), not on most CPUs")),
     "verbose": (("--verbose",), dict(type=int, choices=(0, 1, 2),
                                      help="Keras progress: 0 silent, 1 progress bar, 2 one line per epoch "
                                           "(default: 1 on a terminal, else 2)")),

@@ -86,7 +86,7 @@ def parse_args(argv=None, prog: str = PROG):
                    help="run this many Algorithm-1 updates (minibatches) per compiled train step, in one XLA "
                    "loop (DiffusionModel.fused_steps); 1 uses Keras' steps_per_execution loop instead "
                    "(default: about 100, chosen to divide an epoch evenly; 1 under --strategy other than default)")
-    add_flags(p, "no_jit", "subset", "save_model", "export", save_model="saved_models/bicycle.keras")
+    add_flags(p, "no_jit", "subset", "save_model", "export", "mixed_precision", save_model="saved_models/bicycle.keras")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="tf.distribute strategy the model is built in: default (one device), mirrored (every GPU "
                    "of this machine, else every logical CPU device), multiworker (the cluster in TF_CONFIG), tpu "

@@ -37,7 +37,7 @@ def parse_args(argv=None, prog: str = PROG):
         p, "preset", "data", "out", "epochs", "batch_size", "lr", "lr_decay", "ema_momentum", "timesteps",
         "seed", "checkpoint_every", "plot_every", "plot_samples", "num_samples", "steps_per_execution",
         "no_jit", "subset", "validation_fraction", "save_model", "export", "no_tensorboard", "no_resume", "verbose",
-        preset="course", choices_preset=sorted(PRESETS), lr_decay="linear", timesteps=500, plot_samples=30,
+        "mixed_precision", preset="course", choices_preset=sorted(PRESETS), lr_decay="linear", timesteps=500, plot_samples=30,
         num_samples=50, steps_per_execution=10, validation_fraction=0.0, save_model="saved_models/sprites.keras",
         help_preset="; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items())
                     + ". The flags below override single values",

@@ -4,6 +4,7 @@
   `RandomFourierFeatures` (coordinates).
 - `dense`: `ConditionalDense` (the assignment's block), `ResidualBlock`.
 - `conv`: `ResidualConvBlock`, `Downsample`, `Upsample` (the image UNet's blocks).
+- `precision`: `apply_precision` (mixed float16/bfloat16 policies on a network's layers).
 """
 
 from keras_ddpm.layers.conv import Downsample, ResidualConvBlock, Upsample
@@ -13,8 +14,13 @@ from keras_ddpm.layers.embeddings import (
     RandomFourierFeatures,
     SinusoidalEmbedding,
 )
+from keras_ddpm.layers.precision import PRECISIONS, apply_precision, precision_of, reapply_precision
 
 __all__ = [
+    "PRECISIONS",
+    "apply_precision",
+    "precision_of",
+    "reapply_precision",
     "ConditionalDense",
     "Downsample",
     "LearnableSinusoidalEmbedding",

@@ -25,6 +25,9 @@ class SinusoidalEmbedding(layers.Layer):
     Input ``(batch,)`` integers (0-based timesteps), output ``(batch, dim)`` float32.
     """
 
+    #: computes in float32 under a mixed policy (`keras_ddpm.layers.precision`): ``t * w_i`` is up to ~T radians
+    keep_float32 = True
+
     def __init__(self, dim: int = 50, max_period: float = 10000.0, **kwargs):
         super().__init__(**kwargs)
         checks.integer_at_least("SinusoidalEmbedding dim", dim, 2)
@@ -96,6 +99,9 @@ class RandomFourierFeatures(layers.Layer):
     ``seed`` (not trained; saved with the model, so a reloaded model computes the same features).
     Input ``(batch, input_dim)``, output ``(batch, 2 num_frequencies [+ input_dim])``.
     """
+
+    #: computes in float32 under a mixed policy (`keras_ddpm.layers.precision`): the angles are large
+    keep_float32 = True
 
     def __init__(self, num_frequencies: int = 64, scale: float = 4.0, include_input: bool = True,
                  seed: int = 0, **kwargs):

@@ -133,7 +133,13 @@ class Sampler:
 
     # -- the network's noise prediction at one step ----------------------------------------------
     def _eps_theta(self, network, seq, labels, guidance_scale):
-        """Returns ``predict(x, i)``, eps_theta at sequence position ``i`` (graph code)."""
+        """Returns ``predict(x, i)``, eps_theta at sequence position ``i`` (graph code), float32
+        also for a network that computes in float16 or bfloat16 (mixed precision), so that the
+        update runs in float32."""
+        predict = self._eps_theta_of(network, seq, labels, guidance_scale)
+        return lambda x, i: tf.cast(predict(x, i), tf.float32)
+
+    def _eps_theta_of(self, network, seq, labels, guidance_scale):
         num_classes = getattr(network, "num_classes", None)
         if labels is None and num_classes:
             labels = "null"  # a conditional network sampled without labels: unconditional
@@ -178,8 +184,8 @@ class Sampler:
             t = tf.fill(tf.shape(x)[:1], tf.gather(seq, i))
             eps = network([tf.concat([x, x], 0), tf.concat([t, t], 0),
                            tf.concat([labels, null_like(x)], 0)], training=False)
-            eps_cond, eps_uncond = tf.split(eps, 2, axis=0)
-            return eps_uncond + tf.cast(w, eps.dtype) * (eps_cond - eps_uncond)
+            eps_cond, eps_uncond = tf.split(tf.cast(eps, tf.float32), 2, axis=0)
+            return eps_uncond + w * (eps_cond - eps_uncond)
 
         return predict
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_ddpm.layers.precision import precision_of, reapply_precision
+
 
 #: The `compile` arguments this model has no use for (it computes its own loss).
 IGNORED_COMPILE_ARGS = ("loss", "metrics", "weighted_metrics", "loss_weights")
@@ -88,6 +90,9 @@ class DenoisingModel(keras.Model):
             if input_shape is None:
                 raise ValueError(f"build {type(self).__name__} with the shape of a data batch, e.g. (None, 2)")
             self.denoiser.build(self.denoiser_input_shapes(tuple(input_shape)))
+        # The network's mixed policy on every inner layer: also on those its build made, and
+        # again on a loaded network, whose constructor made its inner layers float32.
+        reapply_precision(self.denoiser)
         self.built = True
 
     def build_from_data(self, x):
@@ -144,7 +149,15 @@ class DenoisingModel(keras.Model):
                 f"{type(self).__name__}.compile() takes no {' or '.join(ignored)}: the model trains on its own "
                 "loss (see its train_step) and reports it as 'loss'; pass an optimizer and Keras' run options only"
             )
-        super().compile(optimizer=optimizer if optimizer is not None else self.default_optimizer(), **kwargs)
+        optimizer = optimizer if optimizer is not None else self.default_optimizer()
+        if isinstance(optimizer, str):
+            optimizer = keras.optimizers.get(optimizer)
+        if (precision_of(self.denoiser) == "mixed_float16"
+                and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+            # What Keras' compile does for a model whose own policy is mixed_float16 (here the
+            # network's is): dynamic loss scaling, so that float16 gradients do not underflow.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        super().compile(optimizer=optimizer, **kwargs)
 
     def compile_from_config(self, config):
         # `compile` is overridden (for the default optimizer), so Keras asks us to restore it here.
@@ -167,6 +180,10 @@ class DenoisingModel(keras.Model):
             loss = loss_fn()
             # The optimizer sums gradients over replicas: scale so the update is the global mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            # Times the loss scale under mixed_float16 (a LossScaleOptimizer divides the gradients
+            # by it again and skips a step whose gradients overflowed), as Keras' own train_step;
+            # unchanged otherwise.
+            scaled = self.optimizer.scale_loss(scaled)
         variables = self.denoiser.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return loss

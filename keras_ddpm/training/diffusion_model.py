@@ -189,7 +189,9 @@ class DiffusionModel(DenoisingModel):
         Exposed so that callers can bin the loss by ``t`` (the average over t hides where the
         model is still bad).
         """
-        x0 = ops.convert_to_tensor(x0, dtype=self.compute_dtype)
+        # The forward process and the loss in float32 whatever the network computes in (mixed precision).
+        x0 = ops.convert_to_tensor(x0, dtype="float32")
+        noise = ops.cast(noise, "float32")
         x_t = q_sample(self.schedule, x0, t, noise)
         if labels is None and self._embeds_through_table(x0):
             # Same function, less work: embed each of the T timesteps once and pick rows, instead
@@ -200,7 +202,7 @@ class DiffusionModel(DenoisingModel):
             inputs = [x_t, t] if labels is None else [x_t, t, labels]
             eps_pred = self.network(inputs, training=training)
         axes = tuple(range(1, len(x0.shape)))
-        return ops.mean(ops.square(noise - eps_pred), axis=axes)
+        return ops.mean(ops.square(noise - ops.cast(eps_pred, "float32")), axis=axes)
 
     def _embeds_through_table(self, x0) -> bool:
         batch = x0.shape[0]

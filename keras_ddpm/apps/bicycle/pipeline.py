@@ -53,6 +53,7 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     from keras_ddpm.apps.pipeline import save_outputs
     from keras_ddpm.data import fused_steps_for, load_points, make_dataset, split_points
     from keras_ddpm.evaluation.points import evaluate, meets_targets
+    from keras_ddpm.layers import apply_precision
     from keras_ddpm.process import timestep_distribution
     from keras_ddpm.training.callbacks import (
         SamplePlotter,
@@ -116,6 +117,7 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
         "--ema-momentum": args.ema_momentum, "--schedule": args.schedule, "--timesteps": args.timesteps,
         "--small-t-fraction": args.small_t_fraction, "--small-t-steps": args.small_t_steps,
         "--fused-steps": fused_steps,
+        **({"--mixed-precision": args.mixed_precision} if args.mixed_precision != "none" else {}),
     }, resuming=is_resuming(out, config.resume))
     if chief:
         write_preliminary_figures(points, schedule, out, seed=args.seed, forward_steps=FORWARD_STEPS)
@@ -128,7 +130,7 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
         save_npy(os.path.join(out, REAL_FILE), real)
 
     with strategy.scope():  # variables (weights, optimizer state) are created on every replica
-        network = preset.build_network(points.shape[1], seed=args.seed)
+        network = apply_precision(preset.build_network(points.shape[1], seed=args.seed), args.mixed_precision)
         diffusion = DiffusionModel(network, schedule, seed=args.seed, fused_steps=fused_steps,
                                    timestep_distribution=timesteps_drawn)
         model = compile_model(diffusion, config, points.shape[1:], steps_per_epoch=updates_per_epoch)

@@ -56,6 +56,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     from keras_ddpm.utils.io import write_text
     from keras_ddpm.utils.plots import alphas_cumprod_curves
     from keras_ddpm.data import split_indices
+    from keras_ddpm.layers import apply_precision
     from keras_ddpm.networks.unet import UNet
     from keras_ddpm.samplers import DDIMSampler
     from keras_ddpm.training.callbacks import SamplePlotter
@@ -85,6 +86,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
         "--augment": args.augment, "--schedule": args.schedule, "--timesteps": args.timesteps,
         "--class-dropout": args.class_dropout,
         "--unconditional": args.unconditional, "--ema-momentum": args.ema_momentum,
+        **({"--mixed-precision": args.mixed_precision} if args.mixed_precision != "none" else {}),
     }, resuming=is_resuming(out, not args.no_resume))
     keras.utils.set_random_seed(args.seed)
     per_class = 10
@@ -105,7 +107,8 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     forward_process_rows(to_model_range(images[sample_rng.choice(len(images), 4, replace=False)]), schedule,
                          os.path.join(out, "forward_process.png"), seed=args.seed)
     num_classes = None if args.unconditional else len(names)
-    network = UNet(channels=data_shape[-1], base_features=args.base_features, num_classes=num_classes)
+    network = apply_precision(UNet(channels=data_shape[-1], base_features=args.base_features, num_classes=num_classes),
+                              args.mixed_precision)
     model = DiffusionModel(network, schedule, seed=args.seed,
                            class_dropout=0.0 if args.unconditional else args.class_dropout)
     compile_model(model, config, data_shape, steps_per_epoch)
