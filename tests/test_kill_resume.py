@@ -1,7 +1,9 @@
 """Training survives SIGKILL; damaged checkpoints and backups fail with one clear message; NaN stops cleanly."""
 
+import contextlib
 import csv
 import glob
+import io
 import json
 import os
 import re
@@ -31,6 +33,7 @@ from keras_ddpm.training.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
 )
+from keras_ddpm.training.loop import TrainConfig, finish_run, train, training_complete
 from keras_ddpm.utils.io import save_model
 
 EPOCHS = 20  # ~0.1 s each: the kill after epoch 3 has a wide margin before the run ends
@@ -257,6 +260,96 @@ class BackupFolderTest(tf.test.TestCase):
             check_backup(self.backup)
 
 
+class FirstBackupCutOffTest(tf.test.TestCase):
+    """A kill while the very first state was written: nothing earlier to keep, so the run starts over."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.backup = os.path.join(self.tmp, "backup")
+        os.makedirs(self.backup)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def check(self):
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            self.assertIsNone(check_backup(self.backup))
+        return stderr.getvalue()
+
+    def test_weights_renamed_in_place_but_no_epoch_recorded(self):
+        with open(os.path.join(self.backup, "latest.weights.h5"), "wb") as handle:
+            handle.write(b"\x89HDF\r\n\x1a\n half a file")
+        with open(os.path.join(self.backup, ".tmp-4242.weights.h5"), "wb") as handle:
+            handle.write(b"half")
+        lines = self.check().strip().splitlines()
+        self.assertLen(lines, 1)
+        self.assertRegex(lines[0], r"^warning: the resume backup in .*backup was cut off while its first epoch was "
+                                   r"saved .*; starting over from epoch 1$")
+        self.assertFalse(os.path.exists(self.backup))
+
+    def test_only_the_temporary_weights_file(self):
+        with open(os.path.join(self.backup, ".tmp-4242.weights.h5"), "wb") as handle:
+            handle.write(b"half")
+        self.assertEqual(self.check(), "")  # nothing had been saved: nothing to say
+        self.assertEqual(os.listdir(self.backup), [])
+
+
+class TrainLoopAfterTrainingTest(tf.test.TestCase):
+    """`train(keep_backup=True)`: a kill after training (export, sampling, report) retrains nothing."""
+
+    def setUp(self):
+        self.out = tempfile.mkdtemp()
+        self.config = TrainConfig(epochs=3, checkpoint_every=1, plot_every=100, verbose=0)
+
+    def tearDown(self):
+        shutil.rmtree(self.out, ignore_errors=True)
+
+    def test_the_same_call_again_restores_the_final_state_and_trains_no_epoch(self):
+        first = tiny_model(NoiseSchedule("linear", 20))
+        history = train(first, tiny_data(), self.out, self.config, keep_backup=True)
+        self.assertLen(history.history["loss"], 3)
+        self.assertEqual(training_complete(self.out), 3)
+        # What a kill during atomic writes leaves, and a user's own hidden file that must stay.
+        leftovers = [os.path.join(self.out, ".loss.k2j4h5g6.tmp.csv"),
+                     os.path.join(self.out, "checkpoints", ".epoch_0002.abcd_123.tmp.keras")]
+        for path in leftovers + [os.path.join(self.out, ".notes.txt")]:
+            with open(path, "w") as handle:
+                handle.write("x")
+        # The run is killed here (say, while exporting); the same command builds a fresh model.
+        second = tiny_model(NoiseSchedule("linear", 20))
+        second.fit(tiny_data(), epochs=1, verbose=0)  # other weights than the trained ones
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            history = train(second, tiny_data(), self.out, self.config, keep_backup=True)
+        self.assertEqual(history.history.get("loss", []), [], "no epoch was trained again")
+        self.assertIn("is complete (3 epochs): restoring its final state", stdout.getvalue())
+        for a, b in zip(second.get_weights(), first.get_weights()):
+            self.assertAllEqual(a, b)
+        self.assertEqual(int(second.optimizer.iterations.numpy()), int(first.optimizer.iterations.numpy()))
+        self.assertEqual(epochs_logged(os.path.join(self.out, "loss.csv")), 3)
+        self.assertEqual([p for p in leftovers if os.path.exists(p)], [], "the temporary files are removed")
+        self.assertTrue(os.path.exists(os.path.join(self.out, ".notes.txt")))
+        finish_run(self.out)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "backup")))
+        self.assertIsNone(training_complete(self.out))
+
+    def test_divergence_in_a_reused_folder_never_names_an_earlier_runs_checkpoint(self):
+        earlier = tiny_model(NoiseSchedule("linear", 20))
+        save_model(earlier, os.path.join(self.out, "checkpoints", "epoch_0010.keras"))  # another run's
+        model = tiny_model(NoiseSchedule("linear", 20))
+
+        def poison(epoch, logs):
+            for variable in model.network.trainable_variables:
+                variable.assign(np.full(variable.shape, np.nan, np.float32))
+
+        with self.assertRaisesRegex(TrainingDiverged, "no checkpoint of this run had been saved yet") as caught:
+            train(model, tiny_data(), self.out, self.config,
+                  extra_callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=poison)])
+        self.assertNotIn("epoch_0010", str(caught.exception))
+        self.assertTrue(os.path.exists(os.path.join(self.out, "checkpoints", "epoch_0010.keras")), "kept")
+
+
 class StopOnNaNTest(tf.test.TestCase):
     def test_divergence_stops_before_saving_and_names_the_last_good_checkpoint(self):
         tmp = tempfile.mkdtemp()
@@ -277,7 +370,7 @@ class StopOnNaNTest(tf.test.TestCase):
         ]
         with self.assertRaisesRegex(TrainingDiverged, r"training diverged: the loss is nan at epoch 3, batch \d+; "
                                                       r"stopped before saving anything from this epoch; the last "
-                                                      r"good checkpoint is .*epoch_0002\.keras"):
+                                                      r"good checkpoint of this run is .*epoch_0002\.keras"):
             model.fit(tiny_data(), epochs=5, callbacks=callbacks, verbose=0)
         self.assertEqual(sorted(os.listdir(checkpoints)), ["checkpoints.csv", "epoch_0001.keras", "epoch_0002.keras"])
         restored = load_checkpoint(os.path.join(checkpoints, "epoch_0002.keras"))

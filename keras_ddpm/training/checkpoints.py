@@ -22,11 +22,13 @@ import glob
 import json
 import os
 import re
+import shutil
+import sys
 import zipfile
 
 import keras
 
-from keras_ddpm.utils.io import copy_file
+from keras_ddpm.utils.io import copy_file, is_temporary_file
 
 #: Members every ``.keras`` archive written by ``model.save`` holds.
 KERAS_MEMBERS = ("config.json", "model.weights.h5")
@@ -34,6 +36,8 @@ KERAS_MEMBERS = ("config.json", "model.weights.h5")
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
 BACKUP_SUFFIX = ".bkp"  # BackupAndRestore(double_checkpoint=True) keeps the previous state here
+#: The name `AtomicBackupAndRestore` writes the weights under before renaming them into place.
+BACKUP_TEMPORARY = re.compile(r"\.tmp-\d+\.weights\.h5")
 
 
 # -- .keras files ----------------------------------------------------------------------------------
@@ -174,7 +178,11 @@ def check_backup(backup_dir, repair: bool = True):
 
     Returns:
         The number of completed epochs the backup holds (the resumed run starts there), or
-        None when the folder does not exist (nothing to resume).
+        None when there is nothing to resume: no folder, or a first state that a kill cut off
+        while it was written (no earlier state exists; with ``repair=True`` the folder is removed
+        and one warning line says that the run starts over).
+
+    Temporary files that a kill during a save left in the folder are removed first.
 
     With ``repair=True``, a damaged latest state whose previous state (``*.bkp``, written by
     ``double_checkpoint=True``) is sound is replaced by that previous state, atomically; the
@@ -191,11 +199,19 @@ def check_backup(backup_dir, repair: bool = True):
         raise ValueError(f"resume backup {backup_dir} is not a folder; remove it to start over")
     weights = os.path.join(backup_dir, BACKUP_WEIGHTS)
     metadata = os.path.join(backup_dir, BACKUP_METADATA)
+    remove_temporary_files(backup_dir)  # what a kill during a save leaves; never part of a state
     if not os.listdir(backup_dir):
         return None  # created but never written to: nothing to resume, Keras starts at epoch 0
     try:
         return _check_state(weights, metadata)
     except ValueError as latest_problem:
+        if not any(os.path.exists(path + BACKUP_SUFFIX) for path in (weights, metadata)):
+            # Killed while the first state was written: there is no earlier state to lose.
+            if repair:
+                print(f"warning: the resume backup in {backup_dir} was cut off while its first epoch was saved "
+                      f"({latest_problem}); starting over from epoch 1", file=sys.stderr)
+                shutil.rmtree(backup_dir, ignore_errors=True)
+            return None
         try:
             epoch = _check_state(weights + BACKUP_SUFFIX, metadata + BACKUP_SUFFIX)
         except ValueError as previous_problem:
@@ -208,6 +224,26 @@ def check_backup(backup_dir, repair: bool = True):
             copy_file(weights + BACKUP_SUFFIX, weights)
             copy_file(metadata + BACKUP_SUFFIX, metadata)
         return epoch
+
+
+def remove_temporary_files(folder) -> list[str]:
+    """Delete the temporary files that a kill during an atomic save left in ``folder`` (not below
+    it): those of `keras_ddpm.utils.io.atomic_path` and of `AtomicBackupAndRestore`, recognised by
+    their exact name patterns, so no other file is touched. Returns the paths removed."""
+    folder = os.fspath(folder)
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if (is_temporary_file(name) or BACKUP_TEMPORARY.fullmatch(name)) and os.path.isfile(path):
+            try:
+                os.remove(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
 
 
 def _one_line(err) -> str:

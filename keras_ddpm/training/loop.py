@@ -8,17 +8,23 @@ Output folder layout (all written atomically):
     OUT/checkpoints/epoch_XXXX.keras  a full model every N epochs, and checkpoints.csv
     OUT/samples/samples_epoch_XXXX.png  samples from a fixed seed every N epochs (if a plotter is given)
     OUT/backup/                     keras.callbacks.BackupAndRestore state while a run is unfinished
+                                    (with keep_backup, until `finish_run`: training_complete.json
+                                    then marks its state as the final one)
     TENSORBOARD_DIR/                keras.callbacks.TensorBoard scalars (when a folder is given)
 
 Re-running the same command after an interruption (Ctrl-C or SIGKILL) resumes from the last
-completed epoch, weights and optimizer state included (`keras_ddpm.training.callbacks.AtomicBackupAndRestore`);
-a damaged backup gives one clear error. A NaN or infinite loss stops training at once
-(`keras_ddpm.training.callbacks.StopOnNaN`), before anything of that epoch is saved.
+completed epoch, weights and optimizer state included (`keras_ddpm.training.callbacks.AtomicBackupAndRestore`),
+or, killed after training ended, from its final state without training again; a damaged backup
+gives one clear error, except a first one cut off while it was written (there is nothing earlier
+to keep: the run starts over, saying so). Temporary files that a kill leaves are removed. A NaN or
+infinite loss stops training at once (`keras_ddpm.training.callbacks.StopOnNaN`), before anything
+of that epoch is saved.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -33,13 +39,14 @@ from keras_ddpm.training.callbacks import (
     TimeLimit,
     TimestepLoss,
 )
-from keras_ddpm.training.checkpoints import check_backup
+from keras_ddpm.training.checkpoints import check_backup, remove_temporary_files
 from keras_ddpm.training.diffusion_model import DiffusionModel
 from keras_ddpm.utils import checks
-from keras_ddpm.utils.io import write_csv
+from keras_ddpm.utils.io import write_csv, write_text
 
 LR_DECAYS = ("constant", "linear")
 BACKUP_DIR = "backup"  # OUT/backup: the resume state of an unfinished run
+COMPLETE_FILE = "training_complete.json"  # in OUT/backup: training ended, the state is its final one
 
 
 @dataclass
@@ -128,9 +135,27 @@ def is_resuming(out_dir, resume: bool = True) -> bool:
     return bool(resume) and os.path.isdir(os.path.join(os.fspath(out_dir), BACKUP_DIR))
 
 
+def finish_run(out_dir) -> None:
+    """Mark the run in ``out_dir`` as finished: delete the resume backup that `train` kept with
+    ``keep_backup=True``, so that the same command run again starts a new run."""
+    shutil.rmtree(os.path.join(os.fspath(out_dir), BACKUP_DIR), ignore_errors=True)
+
+
+def training_complete(out_dir) -> int | None:
+    """The epochs a finished training in ``out_dir`` completed, if its backup says it finished
+    (see `train`'s ``keep_backup``); None otherwise."""
+    try:
+        with open(os.path.join(os.fspath(out_dir), BACKUP_DIR, COMPLETE_FILE), encoding="utf-8") as handle:
+            epochs = json.load(handle)["epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epochs if checks.is_integer(epochs) and epochs >= 0 else None
+
+
 def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_callbacks=(),
           validation_data=None, validation_points=None, validation_labels=None, validation_bins: int = 10,
-          tensorboard_dir=None, seed: int = 0, time_limit: float | None = None) -> keras.callbacks.History:
+          tensorboard_dir=None, seed: int = 0, time_limit: float | None = None,
+          keep_backup: bool = False) -> keras.callbacks.History:
     """`model.fit` with the standard callbacks writing into ``out_dir``.
 
     Args:
@@ -145,6 +170,10 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
         seed: seeds the fixed t and noise of ``validation_points``.
         time_limit: seconds; stop after the first epoch that ends past it (`TimeLimit`), and save
             that epoch's checkpoint and plots as the last ones.
+        keep_backup: keep the resume backup when training ends, marked complete, for work that
+            follows training (sampling, export, reports): a run killed during that work and run
+            again restores the final weights and optimizer state without training any epoch again.
+            Call `finish_run` once everything is done.
     """
     if validation_data is not None and validation_points is not None:
         raise ValueError("give validation_data or validation_points, not both (both would log val_loss)")
@@ -161,6 +190,14 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
             shutil.rmtree(tensorboard_dir, ignore_errors=True)
     else:  # the epochs after the backup's will be trained again: drop their rows, so each is logged once
         _keep_epochs(csv_path, check_backup(backup_dir) or 0)
+    for folder in (out_dir, checkpoint_dir, os.path.join(out_dir, "samples")):
+        remove_temporary_files(folder)  # left by a kill during an atomic write
+    epochs = config.epochs
+    completed = training_complete(out_dir) if is_resuming(out_dir, config.resume) else None
+    if completed is not None:  # fit restores the final state from the backup and trains no epoch
+        print(f"training in {out_dir} is complete ({completed} epochs): restoring its final state from "
+              f"{backup_dir} and going on with what follows training")
+        epochs = completed
     # StopOnNaN first: on a NaN loss it stops before any callback saves that epoch's weights.
     callbacks = [StopOnNaN(checkpoint_dir)]
     if validation_points is not None:  # first, so that every later callback sees its logs
@@ -180,12 +217,16 @@ def train(model: DiffusionModel, dataset, out_dir, config: TrainConfig, extra_ca
     # The backup last: it records an epoch only once its log row, checkpoint and plots are written,
     # so a kill in between repeats that epoch rather than losing its outputs. It is written so that
     # a kill never tears it, and a damaged one is one clear error (see AtomicBackupAndRestore).
-    callbacks.append(AtomicBackupAndRestore(backup_dir))
-    return model.fit(
+    callbacks.append(AtomicBackupAndRestore(backup_dir, delete_checkpoint=not keep_backup))
+    history = model.fit(
         dataset,
-        epochs=config.epochs,
+        epochs=epochs,
         callbacks=callbacks,
         validation_data=validation_data,
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=config.verbose,
     )
+    if keep_backup and completed is None:
+        write_text(os.path.join(backup_dir, COMPLETE_FILE),
+                   json.dumps({"epochs": check_backup(backup_dir, repair=False) or 0}))
+    return history

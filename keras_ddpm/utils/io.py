@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import shutil
 import tempfile
 
@@ -17,6 +18,16 @@ import numpy as np
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+#: The names `atomic_path` gives its temporary files: ``.{stem}.{8 random characters}.tmp{ext}``.
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9_]+)*")
+
+
+def is_temporary_file(name: str) -> bool:
+    """Whether the file name ``name`` is one `atomic_path` writes before renaming it into place
+    (left behind only when the process was killed in between)."""
+    return bool(_TEMPORARY.fullmatch(os.path.basename(name)))
 
 
 @contextlib.contextmanager

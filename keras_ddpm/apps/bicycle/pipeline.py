@@ -145,7 +145,8 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     try:
         train(model, dataset, out, config, extra_callbacks=[plotter], validation_points=validation,
               tensorboard_dir=tensorboard_dir, seed=args.seed,
-              time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
+              time_limit=None if args.time_limit is None else 60.0 * args.time_limit,
+              keep_backup=True)  # until the report is written: a kill after training retrains nothing
     except TrainingDiverged as err:  # one line; the checkpoints and the resume backup are the last good ones
         print(f"{command.split()[0]}: error: {err}", file=sys.stderr)
         return 1
@@ -211,6 +212,9 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     for name in files:
         print(f"wrote {os.path.join(out, name)}")
     print(f"total: {times['total_s']:.1f} s")
+    from keras_ddpm.training.loop import finish_run
+
+    finish_run(out)  # the run is complete: the same command again starts a new one
     return 0
 
 

@@ -60,7 +60,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     from keras_ddpm.networks.unet import UNet
     from keras_ddpm.samplers import DDIMSampler
     from keras_ddpm.training.callbacks import SamplePlotter
-    from keras_ddpm.training.loop import TrainConfig, compile_model, is_resuming, train
+    from keras_ddpm.training.loop import TrainConfig, compile_model, finish_run, is_resuming, train
     from keras_ddpm.training.run_folder import check_settings
 
     verbose = verbosity(args.verbose)
@@ -134,7 +134,8 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     fit_data = dataset if num_classes else dataset.map(lambda x, y: x)
     train(model, fit_data, out, config, extra_callbacks=[plotter], validation_points=validation,
           validation_labels=None if validation is None or not num_classes else labels[val_index],
-          tensorboard_dir=tensorboard_dir, seed=args.seed)
+          tensorboard_dir=tensorboard_dir, seed=args.seed,
+          keep_backup=True)  # until the report is written: a kill after training retrains nothing
     train_seconds = time.time() - start
     print(f"training: {train_seconds:.1f} s")
     save_outputs(model, out, save_model, export_dir, clip_x0=(-1.0, 1.0))
@@ -193,6 +194,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     }
     write_text(os.path.join(out, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
     print(f"report -> {write_report(out, summary)}")
+    finish_run(out)  # the run is complete: the same command again starts a new one
     return 0
 
 
@@ -208,7 +210,9 @@ def _read_losses(path) -> list[float]:
 
 def _written_files(out) -> list[str]:
     """Paths of the files under ``out``, relative to it (the report links only to these)."""
+    from keras_ddpm.training.loop import BACKUP_DIR
+
     found = []
     for folder, _, files in os.walk(out):
         found += [os.path.relpath(os.path.join(folder, name), out) for name in files]
-    return found
+    return [name for name in found if name.split(os.sep)[0] != BACKUP_DIR]  # the resume state is no output

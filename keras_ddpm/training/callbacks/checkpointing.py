@@ -17,7 +17,7 @@ from keras_ddpm.training.callbacks.schedule import EveryNEpochs
 from keras_ddpm.training.checkpoints import (
     BACKUP_SUFFIX,
     check_backup,
-    latest_checkpoint,
+    check_checkpoint,
 )
 from keras_ddpm.utils.io import copy_file, save_model, write_csv, write_text
 
@@ -128,6 +128,25 @@ class StopOnNaN(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._check(logs, f"end of epoch {epoch + 1}")
 
+    def _last_good_checkpoint(self):
+        """The newest sound checkpoint that this run wrote: listed in the folder's
+        ``checkpoints.csv`` (which `keras_ddpm.training.loop.train` deletes when a run starts afresh,
+        so an earlier run's files in a reused folder are never named) and not after this epoch."""
+        if not self.checkpoint_dir:
+            return None
+        index = os.path.join(self.checkpoint_dir, "checkpoints.csv")
+        try:
+            with open(index, newline="") as handle:
+                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= self._epoch]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        for row in sorted(rows, key=lambda r: int(r["epoch"]), reverse=True):
+            try:
+                return check_checkpoint(os.path.join(self.checkpoint_dir, row["file"]))
+            except (ValueError, FileNotFoundError):
+                continue
+        return None
+
     def _check(self, logs, where):
         loss = (logs or {}).get("loss")
         if loss is None:
@@ -135,8 +154,9 @@ class StopOnNaN(keras.callbacks.Callback):
         loss = float(loss)
         if math.isfinite(loss):
             return
-        good = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
-        kept = f"the last good checkpoint is {good}" if good else "no checkpoint had been saved yet"
+        good = self._last_good_checkpoint()
+        kept = (f"the last good checkpoint of this run is {good}" if good
+                else "no checkpoint of this run had been saved yet")
         raise TrainingDiverged(
             f"training diverged: the loss is {loss} at {where}; stopped before saving anything "
             f"from this epoch; {kept} (try a lower learning rate)"
