@@ -148,13 +148,15 @@ ROWS = [
     ("keras-ddpm report corrupt summary.json", "keras-ddpm", ["report", "{d}/corrupt_run"], "summary.json", FAST),
 ]
 
-#: Rows run as real subprocesses through the top-level scripts: (name, command, word).
+#: Rows run as real subprocesses through the top-level scripts and the console script's module
+#: (``keras-ddpm`` is `keras_ddpm_env.main`): (name, command, word).
 SCRIPT_ROWS = [
     ("train_bicycle.py --out is a file", ["train_bicycle.py"] + BIKE + ["--out", "{file}"], "--out"),
     ("train_sprites.py --guidance-scale nan", ["train_sprites.py"] + SPRITES + ["--guidance-scale", "nan"],
      "--guidance-scale"),
     ("sample.py --n 3000000000", ["sample.py", "{d}/nope", "--n", "3000000000", "--out", "{d}/s.npy"],
      "--num-samples"),
+    ("keras-ddpm report corrupt summary.json", ["keras_ddpm_env.py", "report", "{d}/corrupt_run"], "summary.json"),
 ]
 
 
@@ -347,6 +349,31 @@ class BadInputSweepTest(unittest.TestCase):
             self.assertEqual(handle.read(), "a user's file\n")
         self.assertEqual(os.listdir(self.fixtures["dir"]), [])
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "bike_out", "loss.csv")), "no row trained")
+
+
+class AtomicWriteErrorsTest(unittest.TestCase):
+    """A write that fails names the user's path, never the temporary file it was going through."""
+
+    def test_errors_name_the_target(self):
+        from keras_ddpm.utils import io as atomic
+        from keras_ddpm.utils.cli import run_cli
+
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        regular = os.path.join(tmp, "afile")
+        open(regular, "w").close()
+        os.makedirs(os.path.join(tmp, "folder.npy"))
+        for target, error in ((os.path.join(regular, "x.npy"), NotADirectoryError),
+                              (os.path.join(tmp, "folder.npy"), IsADirectoryError)):
+            with self.assertRaises(error) as caught:
+                atomic.save_npy(target, [1.0])
+            self.assertIn(f"cannot write {target}", str(caught.exception))
+            self.assertNotIn(".tmp", str(caught.exception))
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr):
+                self.assertEqual(run_cli(lambda argv: atomic.save_npy(target, [1.0]), [], prog="p"), 2)
+            self.assertEqual(stderr.getvalue().count("\n"), 1)
+        self.assertEqual(sorted(os.listdir(tmp)), ["afile", "folder.npy"], "no temporary file is left")
 
 
 def _physical_memory() -> int:
