@@ -116,6 +116,32 @@ class MixedPrecisionTest(tf.test.TestCase):
             for a, b in zip(loaded.network.get_weights(), model.network.get_weights()):
                 self.assertAllEqual(a, b)
 
+    def test_class_conditional_unet(self):
+        from keras_ddpm.networks.unet import UNet
+
+        keras.utils.set_random_seed(0)
+        network = apply_precision(UNet(base_features=8, num_classes=3), "mixed_bfloat16")
+        model = DiffusionModel(network, NoiseSchedule("cosine", 20), seed=0, class_dropout=0.1)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=2, jit_compile=False)
+        images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 3)).astype("float32")
+        labels = np.arange(16) % 3
+        data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+        losses = model.fit(data, epochs=2, verbose=0).history["loss"]
+        self.assertTrue(np.all(np.isfinite(losses)))
+        skips = [layer for layer in network._flatten_layers() if layer.name in ("skip", "norm1", "norm2")]
+        self.assertNotEmpty(skips)  # made in build, they compute as their block
+        self.assertEqual({layer.compute_dtype for layer in skips}, {"bfloat16"})
+        samples = model.generate(3, sampler="ddim", labels=[0, 1, 2], guidance_scale=2.0)
+        self.assertEqual(samples.dtype, np.float32)
+        self.assertTrue(np.all(np.isfinite(samples)))
+        path = os.path.join(tempfile.mkdtemp(), "unet.keras")
+        self.addCleanup(shutil.rmtree, os.path.dirname(path), ignore_errors=True)
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertEqual(precision_of(loaded.network), "mixed_bfloat16")
+        self.assertAllEqual(loaded.generate(3, sampler="ddim", labels=[0, 1, 2]),
+                            model.generate(3, sampler="ddim", labels=[0, 1, 2]))
+
     def test_unknown_precision_and_the_flag(self):
         with self.assertRaisesRegex(ValueError, "unknown mixed precision 'float8'; expected one of none, "):
             apply_precision(DenoisingMLP(), "float8")

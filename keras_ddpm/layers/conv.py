@@ -59,8 +59,11 @@ class ResidualConvBlock(layers.Layer):
     def build(self, input_shape):
         x_shape, emb_shape = input_shape
         channels = int(x_shape[-1])
-        self.norm1 = layers.GroupNormalization(_group_count(channels, self.groups), name="norm1")
-        self.norm2 = layers.GroupNormalization(_group_count(self.filters, self.groups), name="norm2")
+        # Layers made here take the block's dtype policy: under mixed precision the block has it by now.
+        self.norm1 = layers.GroupNormalization(_group_count(channels, self.groups), name="norm1",
+                                              dtype=self.dtype_policy)
+        self.norm2 = layers.GroupNormalization(_group_count(self.filters, self.groups), name="norm2",
+                                              dtype=self.dtype_policy)
         self.norm1.build(x_shape)
         self.conv1.build(x_shape)
         out_shape = tuple(x_shape[:-1]) + (self.filters,)
@@ -68,7 +71,7 @@ class ResidualConvBlock(layers.Layer):
         self.conv2.build(out_shape)
         self.emb_projection.build(emb_shape)
         if channels != self.filters:
-            self.skip = layers.Conv2D(self.filters, 1, name="skip")
+            self.skip = layers.Conv2D(self.filters, 1, name="skip", dtype=self.dtype_policy)
             self.skip.build(x_shape)
         self.built = True
 

@@ -37,8 +37,8 @@ class ConditionalDense(layers.Layer):
         project = self.project_embedding
         if project is None:
             project = emb_units != self.units
-        if project:
-            self.projection = layers.Dense(self.units, use_bias=False, name="projection")
+        if project:  # the block's dtype policy: under mixed precision the block has it by now
+            self.projection = layers.Dense(self.units, use_bias=False, name="projection", dtype=self.dtype_policy)
             self.projection.build(emb_shape)
         self.built = True
 
