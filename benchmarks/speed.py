@@ -131,16 +131,21 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 def training_speed(points, batch: int, examples: int, repeats: int, steps_per_execution: int,
-                   jit_compile: bool, fused_steps: int = 1) -> float:
+                   jit_compile: bool, fused_steps: int = 1, build_model=None) -> float:
     """Examples/s of `model.fit` on the `DiffusionModel` (median epoch after a warm-up epoch).
 
     With ``fused_steps > 1`` the model runs that many updates per train step (one XLA loop when
     ``jit_compile``) on stacked minibatches from ``make_dataset(..., fused_steps=...)``; every
     stack holds exactly ``fused_steps`` minibatches, so the examples counted are the ones trained on.
+    ``build_model(fused_steps)`` returns the compiled model to time (default: the assignment's
+    network with Adam, compiled with ``steps_per_execution`` and ``jit_compile``).
     """
     keras.utils.set_random_seed(0)
-    model = DiffusionModel(make_network(), NoiseSchedule(), seed=0, fused_steps=fused_steps)
-    model.compile(steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+    if build_model is None:
+        model = DiffusionModel(make_network(), NoiseSchedule(), seed=0, fused_steps=fused_steps)
+        model.compile(steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+    else:
+        model = build_model(fused_steps)
     per_step = batch * fused_steps
     steps = max(steps_per_execution, examples // per_step // steps_per_execution * steps_per_execution)
     dataset = make_dataset(points, batch, seed=0, fused_steps=fused_steps).repeat()
@@ -176,6 +181,49 @@ def training_rows(points, quick: bool, repeats: int) -> list:
                          "onednn": onednn, "examples_per_s": speed})
             print(f"  batch {batch:5d}  steps_per_execution {spe:3d}  fused_steps {k:3d}  jit {str(jit):5s}  "
                   f"oneDNN {str(onednn):5s}: {speed:10,.0f} examples/s", flush=True)
+    return rows
+
+
+def preset_model_builder(preset, steps_per_epoch: int):
+    """``build_model(fused_steps)`` for `training_speed`: the bicycle preset's `DiffusionModel`
+    (network, timestep distribution, Adam and learning-rate schedule) compiled as ``train_bicycle.py``
+    compiles it."""
+    from keras_ddpm.process import timestep_distribution
+    from keras_ddpm.training.loop import TrainConfig, compile_model
+
+    def build(fused_steps):
+        model = DiffusionModel(preset.build_network(2), NoiseSchedule(preset.schedule, preset.timesteps), seed=0,
+                               fused_steps=fused_steps,
+                               timestep_distribution=timestep_distribution(preset.small_t_fraction,
+                                                                           preset.small_t_steps))
+        config = TrainConfig(epochs=preset.epochs, learning_rate=preset.learning_rate, lr_decay=preset.lr_decay,
+                             ema_momentum=preset.ema_momentum, fused_steps=fused_steps)
+        return compile_model(model, config, (2,), steps_per_epoch=steps_per_epoch)
+
+    return build
+
+
+def preset_training_rows(points, quick: bool, repeats: int, train_fraction: float = 0.9) -> list:
+    """Each bicycle preset's training step as ``train_bicycle.py`` runs it (its network, batch size
+    and fused steps over an epoch of the training split): examples/s and FLOPs per example."""
+    from keras_ddpm.apps.bicycle.presets import PRESETS
+
+    rows = []
+    for name, preset in PRESETS.items():
+        batch = preset.batch_size
+        steps_per_epoch = int(len(points) * train_fraction) // batch
+        fused = fused_steps_for(steps_per_epoch)
+        network = preset.build_network(2)
+        network([np.zeros((1, 2), np.float32), np.zeros(1, np.int32)])
+        flops = training_flops_per_example(network, batch)
+        examples = (20_000 if quick else 400_000) // (batch * fused) * (batch * fused) or batch * fused
+        speed = training_speed(points, batch, examples, repeats, 1, True, fused,
+                               build_model=preset_model_builder(preset, steps_per_epoch // fused * fused))
+        rows.append({"preset": name, "network": preset.network, "batch": batch, "fused_steps": fused,
+                     "flops_per_example": flops, "examples_per_s": speed,
+                     "epoch_s": steps_per_epoch // fused * fused * batch / speed})
+        print(f"  preset {name:10s} batch {batch:4d}  fused_steps {fused:3d}: {speed:10,.0f} examples/s "
+              f"({flops / 1e3:.0f} kFLOP each)", flush=True)
     return rows
 
 
@@ -258,6 +306,11 @@ def run(args):
     peaks = matmul_peak((64, 1024, 4096) if quick else (64, 1024, 4096, 16384, 50000), 128, repeats,
                         seconds=0.05 if quick else 0.5)
     peak = max(peaks.values())
+    results["isa"] = instruction_set()
+    if args.presets_only:  # the presets' training rows only (quick to repeat under an ISA cap)
+        results["peak_gflops"], results["matmul_gflops"] = peak, {str(k): v for k, v in peaks.items()}
+        results["presets"] = _with_fractions(preset_training_rows(points, quick, repeats), peak)
+        return results
     if args.training_only:  # the second process: the parent counts the FLOPs and does the rest
         return {"matmul_gflops": {str(k): v for k, v in peaks.items()}, "peak_gflops": peak,
                 "training": training_rows(points, quick, repeats)}
@@ -290,6 +343,7 @@ def run(args):
         row["fraction_of_peak"] = fraction(row["examples_per_s"] * train_flops)
         row["executed_fraction_of_peak"] = fraction(row["examples_per_s"] * executed[row["batch"]])
     results["training"] = rows
+    results["presets"] = _with_fractions(preset_training_rows(points, quick, repeats), peak)
 
     print("sampling ...", flush=True)
     shape = (n_points, 2)
@@ -330,8 +384,43 @@ def run(args):
     return results
 
 
+def _with_fractions(rows, peak_gflops: float) -> list:
+    for row in rows:
+        row["fraction_of_peak"] = row["examples_per_s"] * row["flops_per_example"] / (peak_gflops * 1e9)
+    return rows
+
+
+def instruction_set() -> str:
+    """The widest vector instruction set of this CPU, and the cap on it (``XLA_FLAGS`` /
+    ``ONEDNN_MAX_CPU_ISA``) when one is set: an AVX-512 machine capped to AVX2 stands in for an AVX2 one."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "unknown"
+    caps = [part.split("=", 1)[1] for part in os.environ.get("XLA_FLAGS", "").split()
+            if part.startswith("--xla_cpu_max_isa=")]
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        caps.append(os.environ["ONEDNN_MAX_CPU_ISA"])
+    return isa + (f" capped to {'/'.join(sorted(set(caps)))}" if caps else "")
+
+
+def format_presets_table(r) -> str:
+    """The bicycle presets' training steps, as fractions of the matmul peak of the same run."""
+    lines = [f"instruction set: {r.get('isa', 'unknown')}; matmul peak {r['peak_gflops']:.1f} GFLOP/s", "",
+             "| preset (train_bicycle.py's step) | batch | fused steps | kFLOP/example | examples/s | epoch (s) | "
+             "fraction of peak |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for t in r["presets"]:
+        lines.append(f"| {t['preset']} ({t['network']}) | {t['batch']} | {t['fused_steps']} | "
+                     f"{t['flops_per_example'] / 1e3:.0f} | {t['examples_per_s']:,.0f} | {t['epoch_s']:.2f} | "
+                     f"{t['fraction_of_peak']:.0%} |")
+    return "\n".join(lines)
+
+
 def format_table(r) -> str:
-    lines = [f"machine: {r['machine']['cpu']} ({r['machine']['cores']} cores), TensorFlow {r['machine']['tensorflow']}",
+    lines = [f"machine: {r['machine']['cpu']} ({r['machine']['cores']} cores, {r.get('isa', 'unknown')}), "
+             f"TensorFlow {r['machine']['tensorflow']}",
              f"FLOPs: training {r['flops']['train_per_example'] / 1e3:.1f} k/example (forward + backward), "
              f"sampling {r['flops']['sample_per_point_step'] / 1e3:.1f} k/point-step",
              "", "| matmul (rows x 128 @ 128 x 128) | GFLOP/s |", "| --- | --- |"]
@@ -357,6 +446,8 @@ def format_table(r) -> str:
         note = f" (timed {s['measured_steps']} steps, scaled)" if "measured_steps" in s else ""
         lines.append(f"| {name}{note} | {s['steps']} | {s['seconds']:.2f} | {s['point_steps_per_s']:,.0f} | "
                      f"{s['fraction_of_peak']:.0%} |")
+    if r.get("presets"):
+        lines += ["", format_presets_table(r)]
     lines += ["", "| ratio | value |", "| --- | --- |"]
     for name, value in r["ratios"].items():
         lines.append(f"| {name} | {value:.1%} |" if name == "progress_bar_overhead" else f"| {name} | {value:.1f}x |")
@@ -396,9 +487,15 @@ def main(argv=None):
     p.add_argument("--no-onednn-run", action="store_true",
                    help="skip the second process that times training with the other oneDNN setting")
     p.add_argument("--no-sprites", action="store_true", help="skip the sprite UNet's rows (benchmarks.sprites)")
+    p.add_argument("--presets-only", action="store_true",
+                   help="only the matmul peak and the bicycle presets' training steps (about a minute; e.g. "
+                        "again under XLA_FLAGS=--xla_cpu_max_isa=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)")
     p.add_argument("--training-only", action="store_true", help=argparse.SUPPRESS)  # the second process
     args = p.parse_args(argv)
     results = run(args)
+    if args.presets_only:
+        write_results(results, format_presets_table(results), args.json)
+        return 0
     if args.training_only:
         with open(args.json, "w") as handle:
             json.dump(results, handle)

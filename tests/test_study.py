@@ -183,6 +183,42 @@ class TimeLimitTest(tf.test.TestCase):
             train(model, make_dataset(points, 64), out, config, time_limit=0.0)
 
 
+class DurationEstimateTest(tf.test.TestCase):
+    @staticmethod
+    def run_epochs(callback, planned, run, seconds):
+        import time
+
+        callback.set_params({"epochs": planned})
+        callback.on_train_begin()
+        for epoch in range(run):
+            callback.on_epoch_begin(epoch)
+            time.sleep(seconds)
+            callback.on_epoch_end(epoch)
+
+    def test_predicts_the_remaining_epochs_from_a_timed_one(self):
+        from keras_ddpm.training.callbacks import DurationEstimate
+
+        lines = []
+        estimate = DurationEstimate(after_training_seconds=30.0, extra_training_seconds=5.0, print_fn=lines.append)
+        self.run_epochs(estimate, planned=10, run=3, seconds=0.05)
+        self.assertLen(lines, 1)  # once, after the second epoch
+        self.assertIn("10 epochs", lines[0])
+        # about 2 timed epochs + 8 more at the second one's speed + the extra 5 s, then 30 s more
+        self.assertBetween(estimate.estimate["training_s"], 5.0 + 10 * 0.05, 5.0 + 10 * 0.5)
+        self.assertAllClose(estimate.estimate["total_s"] - estimate.estimate["training_s"], 30.0)
+        capped = DurationEstimate(time_limit=0.01, print_fn=lines.append)
+        self.run_epochs(capped, planned=1000, run=2, seconds=0.02)
+        self.assertLess(capped.estimate["training_s"], 1.0)  # the time limit, not 1000 epochs
+        self.assertIn("at most", lines[-1])
+
+    def test_a_sampler_times_one_step(self):
+        sampler = DDPMSampler(NoiseSchedule("linear", 20))
+        network = ResidualMLP(width=8, num_blocks=1, fourier_frequencies=2)
+        seconds = sampler.seconds_per_step(network, (16, 2))
+        self.assertGreater(seconds, 0.0)
+        self.assertLess(seconds, 5.0)
+
+
 class AnswerCounterExampleTest(tf.test.TestCase):
     def test_names_a_lower_loss_with_worse_samples(self):
         def row(epoch, val, w1):

@@ -32,6 +32,8 @@ Two ways in:
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -292,6 +294,20 @@ class Sampler:
             if bar is not None:
                 bar.update(position - start)
         return x.numpy(), trajectory
+
+    def seconds_per_step(self, network, shape, labels=None, guidance_scale: float = 1.0) -> float:
+        """Wall time of one reverse step on a batch of ``shape``, for estimating a run's duration.
+
+        Runs the last step of the compiled loop twice from zeros and times the second call (the
+        first one traces and compiles the loop; calls for the same shape reuse that graph, so
+        later sampling at this shape compiles nothing again).
+        """
+        x = tf.zeros(validate_shape(shape), tf.float32)
+        last = len(self.timestep_sequence) - 1
+        self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale)
+        start = time.perf_counter()
+        self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale)
+        return time.perf_counter() - start
 
     @staticmethod
     def _label_args(network, labels, guidance_scale, num_samples):

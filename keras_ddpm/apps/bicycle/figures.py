@@ -77,6 +77,8 @@ def write_final_figures(network, sampler, points, out, num_samples=20000, seed=0
 
 #: Starting points t0 of the partial-diffusion figure (in forward steps; see `partial_diffusion`).
 PARTIAL_T0 = (50, 100, 250, 500, 750)
+#: Points in the partial-diffusion figure.
+PARTIAL_POINTS = 2000
 
 
 def partial_diffusion(network, sampler, x0, t0: int, seed: int = 0) -> np.ndarray:
@@ -99,7 +101,7 @@ def partial_diffusion(network, sampler, x0, t0: int, seed: int = 0) -> np.ndarra
     return sampler.denoise_from(network, x_t, int(t0) - 1, seed=seed)
 
 
-def write_partial_diffusion(network, sampler, points, out, t0s=PARTIAL_T0, num_points=2000, seed=0):
+def write_partial_diffusion(network, sampler, points, out, t0s=PARTIAL_T0, num_points=PARTIAL_POINTS, seed=0):
     """The partial-diffusion figure: originals, then the result for each ``t0`` (``partial_diffusion.png``).
 
     Returns ``{t0: mean distance between each original point and its result}``; it grows with t0,

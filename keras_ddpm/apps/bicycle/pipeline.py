@@ -56,6 +56,7 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     from keras_ddpm.layers import apply_precision
     from keras_ddpm.process import timestep_distribution
     from keras_ddpm.training.callbacks import (
+        DurationEstimate,
         SamplePlotter,
         TrainingDiverged,
         read_loss_csv,
@@ -141,9 +142,13 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     plotter = SamplePlotter(sampler, args.plot_samples, os.path.join(out, "samples"), args.plot_every,
                             seed=args.seed, data_shape=points.shape[1:],
                             tensorboard_dir=None if tensorboard_dir is None else os.path.join(tensorboard_dir, "samples"))
+    during, after = expected_sampling_seconds(sampler, network, points.shape[1:], args,
+                                              with_validation=validation is not None)
+    estimate = DurationEstimate(after_training_seconds=after, extra_training_seconds=during,
+                                time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
     start = time.time()
     try:
-        train(model, dataset, out, config, extra_callbacks=[plotter], validation_points=validation,
+        train(model, dataset, out, config, extra_callbacks=[plotter, estimate], validation_points=validation,
               tensorboard_dir=tensorboard_dir, seed=args.seed,
               time_limit=None if args.time_limit is None else 60.0 * args.time_limit,
               keep_backup=True)  # until the report is written: a kill after training retrains nothing
@@ -224,6 +229,32 @@ def _json_default(value):
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def expected_sampling_seconds(sampler, network, data_shape, args, with_validation: bool = True):
+    """Seconds of sampling during training (the periodic plots) and after it (the final sample,
+    partial diffusion and the checkpoint study) on this machine: one reverse step is timed on the
+    final sample's batch and on a plot's batch (`Sampler.seconds_per_step`, which also compiles
+    the loop those calls would compile anyway), then scaled by the steps and points each part runs.
+    Prints what it expects after training."""
+    from keras_ddpm.apps.bicycle.figures import PARTIAL_T0, PARTIAL_POINTS
+
+    steps = len(sampler.timestep_sequence)
+    final_step = sampler.seconds_per_step(network, (args.num_samples,) + tuple(data_shape))
+    plot_step = sampler.seconds_per_step(network, (args.plot_samples,) + tuple(data_shape))
+    per_point_step = final_step / args.num_samples
+    plots = -(-args.epochs // args.plot_every)
+    checkpoints = -(-args.epochs // args.checkpoint_every)
+    point_steps = args.num_samples * steps
+    if with_validation:
+        point_steps += PARTIAL_POINTS * sum(t0 for t0 in PARTIAL_T0 if t0 <= steps)
+        point_steps += (args.study_samples or 0) * checkpoints * steps
+    during, after = plots * steps * plot_step, point_steps * per_point_step
+    print(f"timed one reverse step on {args.num_samples:,} points: {final_step:.3f} s, so sampling takes about "
+          f"{after / 60:.1f} min after training (final sample, partial diffusion, checkpoint study) and "
+          f"{during / 60:.1f} min for the {plots} periodic plots; the training time follows after two epochs",
+          flush=True)
+    return during, after
 
 
 def print_shape_check(network, data_dim, batch, timesteps):

@@ -1,6 +1,6 @@
 """Every Keras callback of the package, in one place (each module one concern):
 
-- `schedule`: `EveryNEpochs` (the base of the periodic callbacks), `TimeLimit`;
+- `schedule`: `EveryNEpochs` (the base of the periodic callbacks), `TimeLimit`, `DurationEstimate`;
 - `checkpointing`: `PeriodicCheckpoint`, `AtomicBackupAndRestore`, `StopOnNaN` (`TrainingDiverged`);
 - `pictures`: `SamplePlotter` (also TensorBoard images), `LossPlotter`, `read_loss_csv`;
 - `validation`: `TimestepLoss` (the held-out loss per bin of timesteps), `TimestepLossEvaluator`.
@@ -21,7 +21,7 @@ from keras_ddpm.training.callbacks.pictures import (
     log_image,
     read_loss_csv,
 )
-from keras_ddpm.training.callbacks.schedule import EveryNEpochs, TimeLimit
+from keras_ddpm.training.callbacks.schedule import DurationEstimate, EveryNEpochs, TimeLimit
 from keras_ddpm.training.callbacks.validation import (
     TimestepLoss,
     TimestepLossEvaluator,
@@ -32,6 +32,7 @@ from keras_ddpm.training.callbacks.validation import (
 
 __all__ = [
     "AtomicBackupAndRestore",
+    "DurationEstimate",
     "EveryNEpochs",
     "LossPlotter",
     "PeriodicCheckpoint",

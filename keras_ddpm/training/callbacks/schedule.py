@@ -1,5 +1,6 @@
-"""When the periodic callbacks run: every N epochs and after the last (`EveryNEpochs`), and a
-wall-clock limit that makes the current epoch the last one (`TimeLimit`)."""
+"""When the periodic callbacks run: every N epochs and after the last (`EveryNEpochs`), a
+wall-clock limit that makes the current epoch the last one (`TimeLimit`), and the run's expected
+duration once the first epochs are timed (`DurationEstimate`)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,54 @@ class TimeLimit(keras.callbacks.Callback):
         if time.monotonic() - self._start >= self.seconds:
             self.model.stop_training = True
             self.stopped_epoch = epoch + 1
+
+
+class DurationEstimate(keras.callbacks.Callback):
+    """Say how long training (and the work after it) will take, once the speed is known.
+
+    After the ``after_epochs``-th epoch of this ``fit`` (the first one pays for compiling the train
+    step, so the default times the second), prints the remaining epochs times that epoch's wall
+    time, the ``after_training_seconds`` the caller expects for what follows training (sampling,
+    figures, ...), and the clock time the whole run should end at. ``extra_training_seconds`` is
+    work inside training that the timed epoch did not do (e.g. periodic sample plots); a
+    `TimeLimit` of ``time_limit`` seconds caps the training part.
+    """
+
+    def __init__(self, after_training_seconds: float = 0.0, extra_training_seconds: float = 0.0,
+                 time_limit: float | None = None, after_epochs: int = 2, print_fn=print):
+        super().__init__()
+        self.after_training_seconds = float(after_training_seconds)
+        self.extra_training_seconds = float(extra_training_seconds)
+        self.time_limit = time_limit
+        self.after_epochs = checks.positive_int("after_epochs", after_epochs)
+        self.print_fn = print_fn
+        self.estimate = None  # {"epoch_s", "training_s", "total_s"} once printed
+
+    def on_train_begin(self, logs=None):
+        self._begin = time.monotonic()
+        self._seen = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._seen += 1
+        if self._seen != self.after_epochs:
+            return
+        epoch_s = time.monotonic() - self._epoch_start
+        elapsed = time.monotonic() - self._begin
+        total_epochs = (self.params or {}).get("epochs") or (epoch + 1)
+        training_s = elapsed + epoch_s * max(0, total_epochs - (epoch + 1)) + self.extra_training_seconds
+        if self.time_limit is not None:
+            training_s = min(training_s, self.time_limit + epoch_s)
+        remaining = training_s - elapsed + self.after_training_seconds
+        self.estimate = {"epoch_s": epoch_s, "training_s": training_s, "total_s": training_s + self.after_training_seconds}
+        end = time.strftime("%H:%M", time.localtime(time.time() + remaining))
+        self.print_fn(f"expected: training {_minutes(training_s)} ({epoch_s:.2f} s per epoch, {total_epochs} epochs"
+                      + (f", at most {_minutes(self.time_limit)}" if self.time_limit is not None else "")
+                      + f"), then {_minutes(self.after_training_seconds)} of sampling, figures and study; "
+                      f"done around {end} ({_minutes(remaining)} from now)")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
