@@ -36,7 +36,7 @@ import time
 import tensorflow as tf
 from helpers import BICYCLE, ROOT
 
-TIMEOUT = 150  # seconds for each process; ~25 s expected on 2 cores
+TIMEOUT = 150  # seconds for all three processes; ~40 s expected on 2 cores
 LOSS_RTOL = 1e-4
 EPOCHS = 3
 COMMON = ["--preset", "assignment", "--data", BICYCLE, "--subset", "512", "--timesteps", "20",
@@ -77,8 +77,8 @@ class TwoWorkerTrainingTest(tf.test.TestCase):
             env["TF_CONFIG"] = json.dumps(tf_config)
         log = open(os.path.join(self.tmp, f"{name}.log"), "w+")
         self.addCleanup(log.close)
-        command = [sys.executable, "train_bicycle.py", *COMMON, "--strategy", strategy, "--out", out, *extra,
-                   "--save-model", os.path.join(out + "_saved", "bicycle.keras")]
+        command = [sys.executable, "train_bicycle.py", *COMMON, "--strategy", strategy, "--out", out,
+                   "--save-model", os.path.join(out + "_saved", "bicycle.keras"), *extra]
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         return process, log
 
@@ -92,8 +92,9 @@ class TwoWorkerTrainingTest(tf.test.TestCase):
             "worker": self.start(out, "multiworker", {"cluster": cluster, "task": {"type": "worker", "index": 1}},
                                  "worker"),
             # One device, one unfused step per batch: fused steps run under XLA, which draws other
-            # numbers for the same seed.
-            "single": self.start(single_out, "default", name="single", extra=["--fused-steps", "1"]),
+            # numbers for the same seed. Only its losses are compared: no model files.
+            "single": self.start(single_out, "default", name="single",
+                                 extra=["--fused-steps", "1", "--save-model", "none"]),
         }
         logs = {}
         try:

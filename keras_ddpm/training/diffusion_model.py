@@ -34,7 +34,10 @@ def _replica_share(draw, batch):
     give all replicas the same t and eps for their different examples. Drawing the global batch
     and keeping the rows of this replica's slice (replica r trains on rows ``r*batch..`` of each
     global batch) gives each example the t and eps it gets on one device, so N replicas take the
-    same updates as one device on the same global batch, up to floating-point rounding.
+    same updates as one device on the same global batch, up to floating-point rounding. That
+    needs equal per-replica batches, as datasets with ``drop_remainder=True`` give (the default of
+    `keras_ddpm.data.make_dataset`); with unequal ones (a short last batch) a few rows of two
+    replicas can share their draws.
     """
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     context = tf.distribute.get_replica_context()
