@@ -58,6 +58,9 @@ ROWS = [
     ("bicycle --save-model unwritable", "train bicycle", BIKE + ["--save-model", "/proc/keras_ddpm_m.keras"],
      "/proc/keras_ddpm_m.keras", FAST),
     ("bicycle --export is a file", "train bicycle", BIKE + ["--export", "{file}"], "--export", FAST),
+    ("bicycle --export is --out", "train bicycle", BIKE + ["--export", "{d}/bike_out"], "--export", FAST),
+    ("bicycle --save-model's SavedModel is --out", "train bicycle",
+     BIKE[:-4] + ["--out", "{d}/bike_m", "--verbose", "0", "--save-model", "{d}/bike_m.keras"], "--save-model", FAST),
     # train_bicycle.py: flags
     ("bicycle --study-samples 5", "train bicycle", BIKE + ["--study-samples", "5"], "--study-samples", FAST),
     ("bicycle --num-samples 1", "train bicycle", BIKE + ["--num-samples", "1"], "--num-samples", FAST),

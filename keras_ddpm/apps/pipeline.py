@@ -29,13 +29,17 @@ def export_path(save_model: str, export: str | None):
     return os.path.splitext(save_model)[0]
 
 
-def check_outputs(save_model: str, export: str | None):
+def check_outputs(save_model: str, export: str | None, out: str | None = None):
     """The ``(.keras path or None, SavedModel folder or None)`` that the flags ``--save-model`` and
     ``--export`` name, checked before training, so a bad path costs no training time and neither
-    output can replace the other or a user's files."""
+    output can replace the other, the run folder ``out`` or a user's files."""
     path = save_model_path(save_model)
     export_dir = export_path(save_model, export)
     if export_dir is not None:
+        if out is not None and _inside(out, export_dir):
+            flag = "--export" if export is not None else "--save-model (the SavedModel goes next to it; see --export)"
+            raise ValueError(f"{flag}: the SavedModel folder {export_dir} would hold the run folder --out {out}; "
+                             "export elsewhere")
         try:
             check_export_target(export_dir)
         except ValueError as err:  # name the flag whose value it is

@@ -19,7 +19,7 @@ def run(args, data_path, preset, command: str) -> int:
     from keras_ddpm.training.distribute import is_chief, make_strategy, split_cpu
     from keras_ddpm.training.run_folder import RunLock
 
-    save_model, export_dir = check_outputs(args.save_model, args.export)
+    save_model, export_dir = check_outputs(args.save_model, args.export, args.out)
     # Before TensorFlow initialises its devices (the multi-worker strategy needs that too).
     if args.cpu_devices:
         split_cpu(args.cpu_devices)

@@ -16,7 +16,7 @@ def run(args, data_dir) -> int:
     from keras_ddpm.apps.pipeline import check_outputs
     from keras_ddpm.training.run_folder import RunLock
 
-    save_model, export_dir = check_outputs(args.save_model, args.export)
+    save_model, export_dir = check_outputs(args.save_model, args.export, args.out)
     with RunLock(args.out):  # refuses at once if another run writes into --out
         return train_and_sample(args, data_dir, save_model, export_dir)
 
