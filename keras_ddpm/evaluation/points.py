@@ -152,7 +152,7 @@ def compare(x, y, seed: int = 0) -> dict:
             "precision": precision, "recall": recall}
 
 
-def evaluate(samples, reference, real, seed: int = 0) -> dict:
+def evaluate(samples, reference, real, seed: int = 0, floor: dict | None = None) -> dict:
     """Metrics of ``samples`` against ``reference`` and, as their floor, of ``real`` against it.
 
     Args:
@@ -160,14 +160,18 @@ def evaluate(samples, reference, real, seed: int = 0) -> dict:
         reference: held-out real points (a validation split the model never trained on).
         real: other real points, disjoint from ``reference``; its first ``N`` rows (or all, if
             fewer) give the floor, so both comparisons use sets of the same size.
+        floor: the ``metric + "_floor"`` entries of an earlier `evaluate` with the same
+            ``reference``, ``real``, ``seed`` and number of samples, to reuse instead of computing
+            them again (e.g. for every checkpoint of a run).
 
     Returns:
         ``{metric: value, metric + "_floor": value}`` for every metric in `METRICS`.
     """
     samples, real = _as_points(samples, "samples"), _as_points(real, "real")
     result = compare(samples, reference, seed)
-    floor = compare(real[: len(samples)], reference, seed)
-    result.update({f"{k}_floor": v for k, v in floor.items()})
+    if floor is None:
+        floor = {f"{k}_floor": v for k, v in compare(real[: len(samples)], reference, seed).items()}
+    result.update({k: floor[k] for k in floor if k.endswith("_floor")})
     return result
 
 

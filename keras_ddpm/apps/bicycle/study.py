@@ -107,7 +107,8 @@ def study_checkpoints(out_dir, validation, real, num_samples: int = 10000, seed:
         row = {"epoch": int(entry["epoch"]), "file": entry["file"],
                "loss": float(entry["loss"]) if entry.get("loss") not in (None, "") else float("nan")}
         row.update(evaluator(model))
-        row.update(evaluate(samples, validation, real, seed=seed))
+        # Every checkpoint has the same number of samples, so the real-vs-real floor is computed once.
+        row.update(evaluate(samples, validation, real, seed=seed, floor=rows[0] if rows else None))
         row["samples"] = samples
         rows.append(row)
         if log:
