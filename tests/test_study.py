@@ -201,15 +201,16 @@ class DurationEstimateTest(tf.test.TestCase):
         lines = []
         estimate = DurationEstimate(after_training_seconds=30.0, extra_training_seconds=5.0, print_fn=lines.append)
         self.run_epochs(estimate, planned=10, run=3, seconds=0.05)
-        self.assertLen(lines, 1)  # once, after the second epoch
+        self.assertLen(lines, 1)  # once, when the second epoch has ended
         self.assertIn("10 epochs", lines[0])
         # about 2 timed epochs + 8 more at the second one's speed + the extra 5 s, then 30 s more
         self.assertBetween(estimate.estimate["training_s"], 5.0 + 10 * 0.05, 5.0 + 10 * 0.5)
         self.assertAllClose(estimate.estimate["total_s"] - estimate.estimate["training_s"], 30.0)
         capped = DurationEstimate(time_limit=0.01, print_fn=lines.append)
-        self.run_epochs(capped, planned=1000, run=2, seconds=0.02)
+        self.run_epochs(capped, planned=1000, run=3, seconds=0.02)
         self.assertLess(capped.estimate["training_s"], 1.0)  # the time limit, not 1000 epochs
         self.assertIn("at most", lines[-1])
+        self.assertIn("of the 1000 planned epochs", lines[-2])  # and what would fit instead
 
     def test_a_sampler_times_one_step(self):
         sampler = DDPMSampler(NoiseSchedule("linear", 20))

@@ -63,9 +63,9 @@ class TimeLimit(keras.callbacks.Callback):
 class DurationEstimate(keras.callbacks.Callback):
     """Say how long training (and the work after it) will take, once the speed is known.
 
-    After the ``after_epochs``-th epoch of this ``fit`` (the first one pays for compiling the train
-    step, so the default times the second), prints the remaining epochs times that epoch's wall
-    time, the ``after_training_seconds`` the caller expects for what follows training (sampling,
+    When the ``after_epochs``-th epoch of this ``fit`` has ended (the first one pays for compiling
+    the train step, so the default times the second), prints the remaining epochs times that
+    epoch's wall time, the ``after_training_seconds`` the caller expects for what follows training (sampling,
     figures, ...), and the clock time the whole run should end at. ``extra_training_seconds`` is
     work inside training that the timed epoch did not do (e.g. periodic sample plots); a
     `TimeLimit` of ``time_limit`` seconds caps the training part.
@@ -83,21 +83,25 @@ class DurationEstimate(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._begin = time.monotonic()
-        self._seen = 0
+        self._begins = []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.monotonic()
+        # Timed from one epoch's start to the next one's, so that every callback's work at the
+        # end of an epoch (the resume backup too, which runs after this one) is counted.
+        self._begins.append(time.monotonic())
+        if len(self._begins) == self.after_epochs + 1:
+            self._report(epoch - 1, self._begins[-1] - self._begins[-2])
 
-    def on_epoch_end(self, epoch, logs=None):
-        self._seen += 1
-        if self._seen != self.after_epochs:
-            return
-        epoch_s = time.monotonic() - self._epoch_start
+    def _report(self, epoch, epoch_s):
         elapsed = time.monotonic() - self._begin
         total_epochs = (self.params or {}).get("epochs") or (epoch + 1)
         training_s = elapsed + epoch_s * max(0, total_epochs - (epoch + 1)) + self.extra_training_seconds
-        if self.time_limit is not None:
-            training_s = min(training_s, self.time_limit + epoch_s)
+        if self.time_limit is not None and training_s > self.time_limit + epoch_s:
+            fits = epoch + 1 + int(max(0.0, self.time_limit - elapsed - self.extra_training_seconds) // epoch_s)
+            self.print_fn(f"the time limit will stop training after about {fits} of the {total_epochs} planned "
+                          "epochs, before a decaying learning rate has come down; for a schedule that ends "
+                          f"within the limit on this machine, plan about {fits} epochs instead (--epochs)")
+            training_s = self.time_limit + epoch_s
         remaining = training_s - elapsed + self.after_training_seconds
         self.estimate = {"epoch_s": epoch_s, "training_s": training_s, "total_s": training_s + self.after_training_seconds}
         end = time.strftime("%H:%M", time.localtime(time.time() + remaining))
