@@ -56,17 +56,19 @@ def _inside(path, folder) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def save_outputs(model, out, save_model, export_dir, **export_kwargs) -> str:
+def save_outputs(model, out, save_model, export_dir, quiet: bool = False, **export_kwargs) -> str:
     """Save the trained ``model`` as ``OUT/model.keras`` (atomically), copy it to ``save_model``
     (a path, or None) and export its samplers to ``export_dir`` (a folder, or None) with
-    `export_sampler` (``export_kwargs``: ``variance``, ``clip_x0``). Returns the final model's path."""
+    `export_sampler` (``export_kwargs``: ``variance``, ``clip_x0``). Returns the final model's path.
+    ``quiet``: say nothing (a non-chief worker, whose export goes to a folder it deletes)."""
     final = io.save_model(model, os.path.join(out, FINAL_MODEL))
     if save_model is not None:
         io.copy_file(final, save_model)
     if export_dir is not None:
         export_sampler(model, export_dir, **export_kwargs)
-        print(f"exported the samplers (SavedModel) to {export_dir}; sample with: "
-              f"python sample.py {export_dir} --num-samples 64 --seed 0 --out samples.npy")
+        if not quiet:
+            print(f"exported the samplers (SavedModel) to {export_dir}; sample with: "
+                  f"python sample.py {export_dir} --num-samples 64 --seed 0 --out samples.npy")
     return final
 
 

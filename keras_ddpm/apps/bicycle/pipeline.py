@@ -142,13 +142,15 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     plotter = SamplePlotter(sampler, args.plot_samples, os.path.join(out, "samples"), args.plot_every,
                             seed=args.seed, data_shape=points.shape[1:],
                             tensorboard_dir=None if tensorboard_dir is None else os.path.join(tensorboard_dir, "samples"))
-    during, after = expected_sampling_seconds(sampler, network, points.shape[1:], args,
-                                              with_validation=validation is not None)
-    estimate = DurationEstimate(after_training_seconds=after, extra_training_seconds=during,
-                                time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
+    extra_callbacks = [plotter]
+    if chief:  # the run's duration, said where the run is reported
+        during, after = expected_sampling_seconds(sampler, network, points.shape[1:], args,
+                                                  with_validation=validation is not None)
+        extra_callbacks.append(DurationEstimate(after_training_seconds=after, extra_training_seconds=during,
+                                                time_limit=None if args.time_limit is None else 60.0 * args.time_limit))
     start = time.time()
     try:
-        train(model, dataset, out, config, extra_callbacks=[plotter, estimate], validation_points=validation,
+        train(model, dataset, out, config, extra_callbacks=extra_callbacks, validation_points=validation,
               tensorboard_dir=tensorboard_dir, seed=args.seed,
               time_limit=None if args.time_limit is None else 60.0 * args.time_limit,
               keep_backup=True)  # until the report is written: a kill after training retrains nothing
@@ -158,7 +160,7 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     train_seconds = time.time() - start
     print(f"training: {train_seconds:.1f} s")
 
-    save_outputs(model, out, save_model, export_dir, variance=args.variance)
+    save_outputs(model, out, save_model, export_dir, quiet=not chief, variance=args.variance)
     if not chief:
         return 0
 
@@ -237,19 +239,26 @@ def expected_sampling_seconds(sampler, network, data_shape, args, with_validatio
     final sample's batch and on a plot's batch (`Sampler.seconds_per_step`, which also compiles
     the loop those calls would compile anyway), then scaled by the steps and points each part runs.
     Prints what it expects after training."""
-    from keras_ddpm.apps.bicycle.figures import PARTIAL_T0, PARTIAL_POINTS
+    import numpy as np
+
+    from keras_ddpm.apps.bicycle.figures import PARTIAL_POINTS, PARTIAL_T0
 
     steps = len(sampler.timestep_sequence)
     final_step = sampler.seconds_per_step(network, (args.num_samples,) + tuple(data_shape))
     plot_step = sampler.seconds_per_step(network, (args.plot_samples,) + tuple(data_shape))
-    per_point_step = final_step / args.num_samples
+    sizes = sorted({(args.plot_samples, plot_step / args.plot_samples), (args.num_samples, final_step / args.num_samples)})
+
+    def point_seconds(batch):  # per point and step: small batches use the cores less well
+        return float(np.exp(np.interp(np.log(batch), np.log([b for b, _ in sizes]), np.log([c for _, c in sizes]))))
+
     plots = -(-args.epochs // args.plot_every)
     checkpoints = -(-args.epochs // args.checkpoint_every)
-    point_steps = args.num_samples * steps
+    after = args.num_samples * steps * point_seconds(args.num_samples)
     if with_validation:
-        point_steps += PARTIAL_POINTS * sum(t0 for t0 in PARTIAL_T0 if t0 <= steps)
-        point_steps += (args.study_samples or 0) * checkpoints * steps
-    during, after = plots * steps * plot_step, point_steps * per_point_step
+        after += PARTIAL_POINTS * sum(t0 for t0 in PARTIAL_T0 if t0 <= steps) * point_seconds(PARTIAL_POINTS)
+        if args.study_samples:
+            after += args.study_samples * checkpoints * steps * point_seconds(args.study_samples)
+    during = plots * steps * plot_step
     print(f"timed one reverse step on {args.num_samples:,} points: {final_step:.3f} s, so sampling takes about "
           f"{after / 60:.1f} min after training (final sample, partial diffusion, checkpoint study) and "
           f"{during / 60:.1f} min for the {plots} periodic plots; the training time follows after two epochs",
