@@ -64,10 +64,10 @@ def parse_args(argv=None, prog: str = PROG):
                    "(default: from the preset, linear for both)")
     add_flags(
         p, "checkpoint_every", "plot_every", "plot_samples", "num_samples",
-        plot_samples=2000, num_samples=20000,
+        plot_samples=1000, num_samples=20000,
         help_checkpoint_every="save a .keras checkpoint every N epochs; all are kept and compared by the "
-                              "checkpoint study (default: epochs / 8, at least 1)",
-        help_plot_every="plot samples from a fixed seed and the loss every N epochs (default: epochs / 8, at least 1)",
+                              "checkpoint study (default: epochs / 8 rounded up)",
+        help_plot_every="plot samples from a fixed seed and the loss every N epochs (default: epochs / 4 rounded up)",
         help_num_samples="points in the final sample, samples.npy",
     )
     p.add_argument("--gif-frames", type=positive_int, default=50,
@@ -99,7 +99,7 @@ def parse_args(argv=None, prog: str = PROG):
                                        "validation loss per timestep bin and the sample metrics; 0 turns both off")
     p.add_argument("--study-samples", type=non_negative_int, default=None,
                    help="points sampled per checkpoint in the checkpoint study (same seed for all); 0 skips the "
-                   "study (default: the smaller of --num-samples and 5000)")
+                   "study (default: the smaller of --num-samples and 3000)")
     add_flags(p, "no_tensorboard")
     p.add_argument("--compare-with", nargs="*", default=[], metavar="DIR",
                    help="earlier runs' output folders to set beside this one in REPORT.md (e.g. the other preset)")
@@ -133,15 +133,16 @@ def resolve(args):
 
     preset = get_preset(args.preset)
     apply_preset(args, preset, PRESET_FIELDS)
-    every = max(1, args.epochs // 8)
+    # About 8 checkpoints (the study needs at least 5) and 4 periodic plots: each plot samples
+    # with all T steps, so more of them would cost a short run a large share of its training time.
     if args.checkpoint_every is None:
-        args.checkpoint_every = every
+        args.checkpoint_every = -(-args.epochs // 8)
     if args.plot_every is None:
-        args.plot_every = every
+        args.plot_every = -(-args.epochs // 4)
     if args.study_samples is None:
         from keras_ddpm.apps.bicycle.study import MIN_SAMPLES
 
-        args.study_samples = min(max(args.num_samples, MIN_SAMPLES), 5000)
+        args.study_samples = min(max(args.num_samples, MIN_SAMPLES), 3000)
     return preset
 
 
