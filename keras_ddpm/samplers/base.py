@@ -295,19 +295,22 @@ class Sampler:
                 bar.update(position - start)
         return x.numpy(), trajectory
 
-    def seconds_per_step(self, network, shape, labels=None, guidance_scale: float = 1.0) -> float:
+    def seconds_per_step(self, network, shape, labels=None, guidance_scale: float = 1.0, repeats: int = 3) -> float:
         """Wall time of one reverse step on a batch of ``shape``, for estimating a run's duration.
 
-        Runs the last step of the compiled loop twice from zeros and times the second call (the
-        first one traces and compiles the loop; calls for the same shape reuse that graph, so
-        later sampling at this shape compiles nothing again).
+        Runs the last step of the compiled loop from zeros once (it traces and compiles the loop;
+        calls for the same shape reuse that graph, so later sampling at this shape compiles
+        nothing again), then ``repeats`` more times; returns the median of those.
         """
         x = tf.zeros(validate_shape(shape), tf.float32)
         last = len(self.timestep_sequence) - 1
         self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale)
-        start = time.perf_counter()
-        self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale)
-        return time.perf_counter() - start
+        times = []
+        for _ in range(max(1, int(repeats))):
+            start = time.perf_counter()
+            self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
 
     @staticmethod
     def _label_args(network, labels, guidance_scale, num_samples):
