@@ -11,6 +11,7 @@ import sys
 import time
 
 FORWARD_STEPS = (0, 5, 50, 100, 250, 500, 750, 999)
+PLOT_DDIM_STEPS = 100  # steps of the sampler of the periodic pictures
 
 
 def run(args, data_path, preset, command: str) -> int:
@@ -41,7 +42,7 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
     import keras
     import numpy as np
 
-    from keras_ddpm import DDPMSampler, DiffusionModel, NoiseSchedule
+    from keras_ddpm import DDIMSampler, DDPMSampler, DiffusionModel, NoiseSchedule
     from keras_ddpm.apps.bicycle.figures import (
         write_final_figures,
         write_partial_diffusion,
@@ -139,12 +140,18 @@ def train_and_report(args, data_path, preset, save_model, export_dir, command: s
 
     tensorboard_dir = None if args.no_tensorboard else os.path.join(out, "tensorboard")
     sampler = DDPMSampler(schedule, variance=args.variance, jit_compile=not args.no_jit)
-    plotter = SamplePlotter(sampler, args.plot_samples, os.path.join(out, "samples"), args.plot_every,
+    # The progress pictures during training: DDIM with eta = 1 on every 10th timestep, a stochastic
+    # sampler of the same model at a tenth of Algorithm 2's cost (all T steps would cost a short
+    # run a third of its training time); the final samples, GIF and study use Algorithm 2.
+    plot_steps = max(1, min(PLOT_DDIM_STEPS, schedule.timesteps))
+    plot_sampler = DDIMSampler(schedule, num_steps=plot_steps, eta=1.0, jit_compile=not args.no_jit)
+    plotter = SamplePlotter(plot_sampler, args.plot_samples, os.path.join(out, "samples"), args.plot_every,
                             seed=args.seed, data_shape=points.shape[1:],
+                            sampler_name=f"DDIM, {plot_steps} steps, eta 1",
                             tensorboard_dir=None if tensorboard_dir is None else os.path.join(tensorboard_dir, "samples"))
     extra_callbacks = [plotter]
     if chief:  # the run's duration, said where the run is reported
-        during, after = expected_sampling_seconds(sampler, network, points.shape[1:], args,
+        during, after = expected_sampling_seconds(sampler, plot_sampler, network, points.shape[1:], args,
                                                   with_validation=validation is not None)
         extra_callbacks.append(DurationEstimate(after_training_seconds=after, extra_training_seconds=during,
                                                 time_limit=None if args.time_limit is None else 60.0 * args.time_limit))
@@ -233,11 +240,12 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def expected_sampling_seconds(sampler, network, data_shape, args, with_validation: bool = True):
-    """Seconds of sampling during training (the periodic plots) and after it (the final sample,
-    partial diffusion and the checkpoint study) on this machine: one reverse step is timed on the
-    final sample's batch and on a plot's batch (`Sampler.seconds_per_step`, which also compiles
-    the loop those calls would compile anyway), then scaled by the steps and points each part runs.
+def expected_sampling_seconds(sampler, plot_sampler, network, data_shape, args, with_validation: bool = True):
+    """Seconds of sampling during training (the periodic pictures, drawn by ``plot_sampler``) and
+    after it (``sampler``: the final sample, partial diffusion and the checkpoint study) on this
+    machine. One reverse step is timed on the final sample's batch and on the partial diffusion's
+    (`Sampler.seconds_per_step`, which also compiles the loops those jobs would compile anyway), and
+    one step of ``plot_sampler`` on a picture's batch; each job is priced at its own batch size.
     Prints what it expects after training."""
     import numpy as np
 
@@ -245,8 +253,9 @@ def expected_sampling_seconds(sampler, network, data_shape, args, with_validatio
 
     steps = len(sampler.timestep_sequence)
     final_step = sampler.seconds_per_step(network, (args.num_samples,) + tuple(data_shape))
-    plot_step = sampler.seconds_per_step(network, (args.plot_samples,) + tuple(data_shape))
-    sizes = sorted({(args.plot_samples, plot_step / args.plot_samples), (args.num_samples, final_step / args.num_samples)})
+    small_step = sampler.seconds_per_step(network, (PARTIAL_POINTS,) + tuple(data_shape))
+    plot_step = plot_sampler.seconds_per_step(network, (args.plot_samples,) + tuple(data_shape))
+    sizes = sorted({(PARTIAL_POINTS, small_step / PARTIAL_POINTS), (args.num_samples, final_step / args.num_samples)})
 
     def point_seconds(batch):  # per point and step: small batches use the cores less well
         return float(np.exp(np.interp(np.log(batch), np.log([b for b, _ in sizes]), np.log([c for _, c in sizes]))))
@@ -258,7 +267,7 @@ def expected_sampling_seconds(sampler, network, data_shape, args, with_validatio
         after += PARTIAL_POINTS * sum(t0 for t0 in PARTIAL_T0 if t0 <= steps) * point_seconds(PARTIAL_POINTS)
         if args.study_samples:
             after += args.study_samples * checkpoints * steps * point_seconds(args.study_samples)
-    during = plots * steps * plot_step
+    during = plots * len(plot_sampler.timestep_sequence) * plot_step
     print(f"timed one reverse step on {args.num_samples:,} points: {final_step:.3f} s, so sampling takes about "
           f"{after / 60:.1f} min after training (final sample, partial diffusion, checkpoint study) and "
           f"{during / 60:.1f} min for the {plots} periodic plots; the training time follows after two epochs",

@@ -33,12 +33,15 @@ class SamplePlotter(EveryNEpochs):
         progress: the sampler's progress while it draws: ``"auto"`` follows ``fit``'s ``verbose``
             (0 silent, 1 a Keras progress bar, 2 one line when done); or 0, 1, 2 (see
             `Sampler.run`). Not used with ``picture``, which samples as it likes.
+        sampler_name: said in each picture's title, e.g. ``"DDIM, 100 steps, eta 1"``.
     """
 
     def __init__(self, sampler, num_samples: int, directory, every_n_epochs: int = 10, seed: int = 0,
-                 data_shape=(2,), draw=None, tensorboard_dir=None, picture=None, progress="auto"):
+                 data_shape=(2,), draw=None, tensorboard_dir=None, picture=None, progress="auto",
+                 sampler_name: str | None = None):
         super().__init__(every_n_epochs)
         self.sampler = sampler
+        self.sampler_name = sampler_name
         self.num_samples = int(num_samples)
         self.directory = os.fspath(directory)
         self.seed = int(seed)
@@ -53,7 +56,8 @@ class SamplePlotter(EveryNEpochs):
         network = getattr(self.model, "network", self.model)
         path = os.path.join(self.directory, f"samples_epoch_{epoch:04d}.png")
         loss = logs.get("loss")
-        title = f"epoch {epoch}" + (f", loss {loss:.4f}" if loss is not None else "")
+        title = (f"epoch {epoch}" + (f", loss {loss:.4f}" if loss is not None else "")
+                 + (f" ({self.sampler_name})" if self.sampler_name else ""))
         self.picture(network, path, title)
         if self.tensorboard_dir is not None:
             log_image(self._summary_writer(), "samples", path, epoch - 1)  # Keras' scalars: 0-based epochs
