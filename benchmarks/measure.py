@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
 
 import tensorflow as tf
 
-
-def median_seconds(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from keras_ddpm.utils.timing import median_seconds  # noqa: F401 (re-exported: the benchmarks time with it)
 
 
 def graph_flops(fn, *specs) -> float:

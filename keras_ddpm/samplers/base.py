@@ -32,8 +32,6 @@ Two ways in:
 
 from __future__ import annotations
 
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -41,6 +39,7 @@ import tensorflow as tf
 from keras_ddpm.process.schedules import NoiseSchedule
 from keras_ddpm.samplers.loop import run_steps
 from keras_ddpm.utils import checks
+from keras_ddpm.utils.timing import median_seconds
 
 #: Named explicitly so the generator never changes with the device. Note that XLA's Philox
 #: kernels map the same key to different (equally valid) normals than TensorFlow's CPU kernels, so
@@ -304,13 +303,8 @@ class Sampler:
         """
         x = tf.zeros(validate_shape(shape), tf.float32)
         last = len(self.timestep_sequence) - 1
-        self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale)
-        times = []
-        for _ in range(max(1, int(repeats))):
-            start = time.perf_counter()
-            self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale)
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
+        return median_seconds(lambda: self.run(network, x, start=last, labels=labels, guidance_scale=guidance_scale),
+                              repeats)
 
     @staticmethod
     def _label_args(network, labels, guidance_scale, num_samples):
