@@ -36,14 +36,14 @@ def check_outputs(save_model: str, export: str | None, out: str | None = None):
     path = save_model_path(save_model)
     export_dir = export_path(save_model, export)
     if export_dir is not None:
+        # The flag whose value the folder is, named in the errors.
+        flag = "--export" if export is not None else "--save-model (the SavedModel goes next to it; see --export)"
         if out is not None and _inside(out, export_dir):
-            flag = "--export" if export is not None else "--save-model (the SavedModel goes next to it; see --export)"
             raise ValueError(f"{flag}: the SavedModel folder {export_dir} would hold the run folder --out {out}; "
                              "export elsewhere")
         try:
             check_export_target(export_dir)
-        except ValueError as err:  # name the flag whose value it is
-            flag = "--export" if export is not None else "--save-model (the SavedModel goes next to it; see --export)"
+        except ValueError as err:
             raise ValueError(f"{flag}: {err}") from None
         if path is not None and _inside(path, export_dir):
             raise ValueError(f"--save-model {path} lies inside the --export folder {export_dir}, which "

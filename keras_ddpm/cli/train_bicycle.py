@@ -133,8 +133,8 @@ def resolve(args):
 
     preset = get_preset(args.preset)
     apply_preset(args, preset, PRESET_FIELDS)
-    # About 8 checkpoints (the study needs at least 5) and 4 periodic plots: each plot samples
-    # with all T steps, so more of them would cost a short run a large share of its training time.
+    # About 8 checkpoints (the study needs at least 5) and 4 periodic plots: each one costs sampling
+    # time inside training, a large share of a short run's with many of them.
     if args.checkpoint_every is None:
         args.checkpoint_every = -(-args.epochs // 8)
     if args.plot_every is None:

@@ -245,6 +245,5 @@ def remove_temporary_files(folder) -> list[str]:
     return removed
 
 
-
 def _one_line(err) -> str:
     return " ".join(str(err).split())[:300]

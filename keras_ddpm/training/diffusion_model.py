@@ -230,7 +230,7 @@ class DiffusionModel(DenoisingModel):
         example, MSE on eps."""
         x0 = ops.convert_to_tensor(x0, dtype="float32")
         batch = ops.shape(x0)[0]
-        t = _replica_share(lambda n: self.sample_timesteps(n), batch)
+        t = _replica_share(self.sample_timesteps, batch)
         noise = _replica_share(lambda n: rng.normal((n,) + tuple(ops.shape(x0)[1:]), self.noise_seed,
                                                     dtype=x0.dtype), batch)
         if labels is not None and training and self.class_dropout > 0:
