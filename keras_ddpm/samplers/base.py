@@ -24,6 +24,11 @@ guidance (Ho & Salimans 2022, eq. 6 with w = 1 + their w):
 the id ``num_classes``. w = 1 is plain conditional sampling (one network call per step), w = 0
 unconditional; other values cost one call on a doubled batch.
 
+A network trained to predict v (``prediction="v"``, `keras_ddpm.process.parameterization`) is
+sampled by the same updates: its output is turned into the eps it implies,
+``eps = sqrt(alpha-bar_t) v + sqrt(1 - alpha-bar_t) x_t``, after guidance (guidance is linear in
+the output, so it is the same in either form).
+
 Two ways in:
 - `Sampler.run` (and the subclasses' ``sample``): NumPy in, NumPy out, progress bar, trajectory.
 - `Sampler.generate`: graph code for use inside a `tf.function` (SavedModel export): every
@@ -36,6 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ddpm.process.parameterization import check_prediction
 from keras_ddpm.process.schedules import NoiseSchedule
 from keras_ddpm.samplers.loop import run_steps
 from keras_ddpm.utils import checks
@@ -109,10 +115,13 @@ class Sampler:
         schedule: the `NoiseSchedule` the network was trained with.
         jit_compile: compile the loop with XLA.
         chunk_size: steps per compiled call when a progress bar is shown.
+        prediction: what the network predicts, ``"epsilon"`` or ``"v"`` (as it was trained).
     """
 
-    def __init__(self, schedule: NoiseSchedule, jit_compile: bool = False, chunk_size: int = 100):
+    def __init__(self, schedule: NoiseSchedule, jit_compile: bool = False, chunk_size: int = 100,
+                 prediction: str = "epsilon"):
         self.chunk_size = checks.positive_int("chunk_size", chunk_size)
+        self.prediction = check_prediction(prediction)
         self.schedule = schedule
         self.jit_compile = bool(jit_compile)
         self._loops = {}
@@ -138,7 +147,16 @@ class Sampler:
         also for a network that computes in float16 or bfloat16 (mixed precision), so that the
         update runs in float32."""
         predict = self._eps_theta_of(network, seq, labels, guidance_scale)
-        return lambda x, i: tf.cast(predict(x, i), tf.float32)
+        if self.prediction == "epsilon":
+            return lambda x, i: tf.cast(predict(x, i), tf.float32)
+        sqrt_a = self.schedule.tensor("sqrt_alphas_cumprod")
+        sqrt_1ma = self.schedule.tensor("sqrt_one_minus_alphas_cumprod")
+
+        def eps_from_v(x, i):  # eps = sqrt(a_t) v + sqrt(1 - a_t) x_t
+            t = tf.gather(seq, i)
+            return tf.gather(sqrt_a, t) * tf.cast(predict(x, i), tf.float32) + tf.gather(sqrt_1ma, t) * x
+
+        return eps_from_v
 
     def _eps_theta_of(self, network, seq, labels, guidance_scale):
         num_classes = getattr(network, "num_classes", None)

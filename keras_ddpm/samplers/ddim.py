@@ -49,12 +49,12 @@ class DDIMSampler(Sampler):
         eta: 0 (deterministic) .. 1 (DDPM-like stochasticity).
         clip_x0: ``(low, high)`` to clip the predicted x0 (images in [-1, 1]: ``(-1, 1)``), or
             None. When clipped, eps is recomputed from the clipped x0 so both terms agree.
-        jit_compile, chunk_size: see `Sampler`.
+        jit_compile, chunk_size, prediction: see `Sampler`.
     """
 
     def __init__(self, schedule, num_steps: int = 50, eta: float = 0.0, clip_x0=None,
-                 jit_compile: bool = False, chunk_size: int = 100):
-        super().__init__(schedule, jit_compile=jit_compile, chunk_size=chunk_size)
+                 jit_compile: bool = False, chunk_size: int = 100, prediction: str = "epsilon"):
+        super().__init__(schedule, jit_compile=jit_compile, chunk_size=chunk_size, prediction=prediction)
         T = schedule.timesteps
         if not checks.is_integer(num_steps) or not 1 <= num_steps <= T:
             raise ValueError(f"num_steps must be an integer in 1..{T} (T), got {num_steps!r}")

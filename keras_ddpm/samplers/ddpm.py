@@ -29,12 +29,12 @@ class DDPMSampler(Sampler):
             authors' image code samples (``clip_denoised``). Unclipped, that mean is Algorithm 2's.
             For images in [-1, 1] use ``(-1, 1)``: with a schedule whose last beta is near 1 (the
             cosine schedule) Algorithm 2 divides the first step's error by sqrt(alpha_t) ~ 0.03.
-        jit_compile, chunk_size: see `Sampler`.
+        jit_compile, chunk_size, prediction: see `Sampler`.
     """
 
     def __init__(self, schedule, variance: str = "beta", clip_x0=None, jit_compile: bool = False,
-                 chunk_size: int = 100):
-        super().__init__(schedule, jit_compile=jit_compile, chunk_size=chunk_size)
+                 chunk_size: int = 100, prediction: str = "epsilon"):
+        super().__init__(schedule, jit_compile=jit_compile, chunk_size=chunk_size, prediction=prediction)
         if variance not in VARIANCES:
             raise ValueError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)}")
         self.variance = variance

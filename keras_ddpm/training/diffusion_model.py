@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_ddpm.process import rng
 from keras_ddpm.process.forward import q_sample
+from keras_ddpm.process.parameterization import check_prediction, loss_weights, training_target
 from keras_ddpm.process.schedules import NoiseSchedule
 from keras_ddpm.process.timesteps import (
     TimestepDistribution,
@@ -18,11 +19,12 @@ from keras_ddpm.samplers import DDIMSampler, DDPMSampler, Sampler
 from keras_ddpm.training.denoising_model import DenoisingModel
 from keras_ddpm.utils import checks
 
-#: The samplers `DiffusionModel.generate` knows by name, made from the model's schedule: DDPM with
-#: sigma_t^2 = beta_t, deterministic DDIM in 50 steps (all T when T < 50).
+#: The samplers `DiffusionModel.generate` knows by name, made from the model's schedule and
+#: prediction: DDPM with sigma_t^2 = beta_t, deterministic DDIM in 50 steps (all T when T < 50).
 SAMPLERS = {
-    "ddpm": DDPMSampler,
-    "ddim": lambda schedule: DDIMSampler(schedule, num_steps=min(50, schedule.timesteps)),
+    "ddpm": lambda schedule, prediction: DDPMSampler(schedule, prediction=prediction),
+    "ddim": lambda schedule, prediction: DDIMSampler(schedule, num_steps=min(50, schedule.timesteps),
+                                                     prediction=prediction),
 }
 
 
@@ -56,6 +58,12 @@ class DiffusionModel(DenoisingModel):
     ``eps ~ N(0, I)``, ``x_t = q_sample(x_0, t, eps)`` (eq. 4), and a gradient step on
     ``|| eps - eps_theta(x_t, t) ||^2`` (eq. 14, the "simple" loss, averaged over the batch and
     the data dimensions).
+
+    ``prediction="v"`` trains the network to predict ``v = sqrt(alpha-bar_t) eps -
+    sqrt(1 - alpha-bar_t) x_0`` instead (Salimans & Ho 2022), and ``min_snr_gamma`` weights each
+    example's loss by the min-SNR-gamma weight of its t (Hang et al. 2023); both are explained in
+    `keras_ddpm.process.parameterization`. The samplers must be told the same ``prediction``
+    (`generate` does that itself).
 
     The batch may be ``x_0`` alone or a tuple ``(x_0, labels, ...)``. Labels are used only when
     the network is class-conditional (it has an integer ``num_classes`` attribute and is called as
@@ -98,6 +106,9 @@ class DiffusionModel(DenoisingModel):
             batches.
         timestep_distribution: the `TimestepDistribution` of the training ``t`` (default:
             `UniformTimesteps`, Algorithm 1).
+        prediction: what the network predicts, ``"epsilon"`` (Algorithm 1) or ``"v"``.
+        min_snr_gamma: gamma of the min-SNR loss weighting (Hang et al. use 5); None for the
+            unweighted eq. 14 loss.
 
     Compile it like any model (an optimizer only: there is no ``loss`` to pass); `compile()` with
     no optimizer uses the assignment's Adam(1e-4). `fit` builds the model from the data, so saving,
@@ -110,8 +121,13 @@ class DiffusionModel(DenoisingModel):
 
     def __init__(self, network: keras.Model, schedule: NoiseSchedule | None = None, seed=None,
                  class_dropout: float = 0.0, fused_steps: int = 1,
-                 timestep_distribution: TimestepDistribution | None = None, **kwargs):
+                 timestep_distribution: TimestepDistribution | None = None, prediction: str = "epsilon",
+                 min_snr_gamma: float | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.prediction = check_prediction(prediction)
+        if min_snr_gamma is not None and not float(min_snr_gamma) > 0:
+            raise ValueError(f"min_snr_gamma must be > 0 (or None), got {min_snr_gamma!r}")
+        self.min_snr_gamma = None if min_snr_gamma is None else float(min_snr_gamma)
         if not 0.0 <= class_dropout < 1.0:
             raise ValueError(f"class_dropout must be in [0, 1), got {class_dropout!r}")
         self.fused_steps = checks.positive_int("fused_steps", fused_steps)
@@ -181,12 +197,13 @@ class DiffusionModel(DenoisingModel):
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)} or a Sampler instance, got {sampler!r}")
         if sampler not in self._samplers:  # kept, so that its compiled loop is traced once
-            self._samplers[sampler] = SAMPLERS[sampler](self.schedule)
+            self._samplers[sampler] = SAMPLERS[sampler](self.schedule, self.prediction)
         return self._samplers[sampler]
 
     # -- Algorithm 1 ----------------------------------------------------------------------------
     def per_example_loss(self, x0, t, noise, labels=None, training: bool = False):
-        """``|| eps - eps_theta(x_t, t) ||^2`` averaged over the data dimensions, one value per example.
+        """``|| eps - eps_theta(x_t, t) ||^2`` averaged over the data dimensions, one value per example
+        (with ``prediction="v"``, the same error on v; never min-SNR weighted).
 
         ``t`` holds one 0-based timestep per example; ``x_t = q_sample(x0, t, noise)`` (eq. 4).
         Exposed so that callers can bin the loss by ``t`` (the average over t hides where the
@@ -200,12 +217,13 @@ class DiffusionModel(DenoisingModel):
             # Same function, less work: embed each of the T timesteps once and pick rows, instead
             # of embedding every example's t (the batch holds more examples than there are t).
             table = self.network.embed_time(ops.arange(self.schedule.timesteps, dtype="int32"))
-            eps_pred = self.network.denoise(x_t, ops.take(table, t, axis=0))
+            output = self.network.denoise(x_t, ops.take(table, t, axis=0))
         else:
             inputs = [x_t, t] if labels is None else [x_t, t, labels]
-            eps_pred = self.network(inputs, training=training)
+            output = self.network(inputs, training=training)
+        target = training_target(self.schedule, self.prediction, x0, t, noise)
         axes = tuple(range(1, len(x0.shape)))
-        return ops.mean(ops.square(noise - ops.cast(eps_pred, "float32")), axis=axes)
+        return ops.mean(ops.square(target - ops.cast(output, "float32")), axis=axes)
 
     def _embeds_through_table(self, x0) -> bool:
         batch = x0.shape[0]
@@ -227,7 +245,8 @@ class DiffusionModel(DenoisingModel):
 
     def diffusion_loss(self, x0, training: bool, labels=None):
         """The eq. 14 loss on a batch ``x0``: fresh ``t`` (`sample_timesteps`) and ``eps`` per
-        example, MSE on eps."""
+        example, MSE on eps (or v), each example weighted by its t's min-SNR weight when
+        ``min_snr_gamma`` is set."""
         x0 = ops.convert_to_tensor(x0, dtype="float32")
         batch = ops.shape(x0)[0]
         t = _replica_share(self.sample_timesteps, batch)
@@ -236,7 +255,10 @@ class DiffusionModel(DenoisingModel):
         if labels is not None and training and self.class_dropout > 0:
             drop = _replica_share(lambda n: rng.uniform((n,), self.noise_seed), batch) < self.class_dropout
             labels = ops.where(drop, ops.full_like(labels, self.num_classes), labels)
-        return ops.mean(self.per_example_loss(x0, t, noise, labels, training=training))
+        losses = self.per_example_loss(x0, t, noise, labels, training=training)
+        if self.min_snr_gamma is not None:
+            losses = losses * ops.take(loss_weights(self.schedule, self.prediction, self.min_snr_gamma), t)
+        return ops.mean(losses)
 
     def _unpack(self, data):
         """``(x0, labels)`` from a batch; labels as given (None when the batch has none)."""
@@ -303,6 +325,8 @@ class DiffusionModel(DenoisingModel):
             "class_dropout": self.class_dropout,
             "fused_steps": self.fused_steps,
             "timestep_distribution": keras.saving.serialize_keras_object(self.timestep_distribution),
+            "prediction": self.prediction,
+            "min_snr_gamma": self.min_snr_gamma,
         }
 
     @classmethod
