@@ -21,7 +21,8 @@ noted, timesteps 0-based: index ``t`` is the paper's step ``t + 1``):
 ``diffuse``         ``(x0 float32 (n, *data_shape), t int32, seed int64)``: the forward process,
                     q(x_t | x_0) in closed form (eq. 4), to feed ``denoise_from``.
 ``info``            ``()``: ``timesteps``, ``num_classes`` (0: unconditional), ``data_shape``,
-                    ``schedule`` (JSON), ``variance``, ``format_version``.
+                    ``schedule`` (JSON), ``variance``, ``prediction`` (``epsilon`` or ``v``),
+                    ``format_version``.
 ==================  ========================================================================
 
 For a class-conditional network (one with ``num_classes``), ``sample``, ``sample_ddim`` and
@@ -116,8 +117,9 @@ def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None,
     data_shape = tuple(int(d) for d in data_shape) if data_shape is not None else infer_data_shape(network)
     T = schedule.timesteps
     num_classes = int(getattr(network, "num_classes", None) or 0)
-    ddpm = DDPMSampler(schedule, variance=variance, clip_x0=clip_x0)
-    ddim = DDIMSampler(schedule, num_steps=min(50, T), eta=0.0, clip_x0=clip_x0)
+    prediction = getattr(model, "prediction", "epsilon")  # what a DiffusionModel's network predicts
+    ddpm = DDPMSampler(schedule, variance=variance, clip_x0=clip_x0, prediction=prediction)
+    ddim = DDIMSampler(schedule, num_steps=min(50, T), eta=0.0, clip_x0=clip_x0, prediction=prediction)
 
     x_spec = tf.TensorSpec((None,) + data_shape, tf.float32, name="x")
     num_samples_spec = tf.TensorSpec((), tf.int32, name="num_samples")
@@ -189,6 +191,7 @@ def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None,
             "data_shape": tf.constant(data_shape, tf.int32),
             "schedule": tf.constant(schedule_json),
             "variance": tf.constant(variance),
+            "prediction": tf.constant(prediction),
             "format_version": tf.constant(FORMAT_VERSION, tf.int32),
         }
 

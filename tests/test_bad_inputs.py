@@ -93,6 +93,8 @@ ROWS = [
     ("sprites --guidance-scale nan", "train sprites", SPRITES + ["--guidance-scale", "nan"], "--guidance-scale", FAST),
     ("sprites --class-dropout 1.5", "train sprites", SPRITES + ["--class-dropout", "1.5"], "--class-dropout", FAST),
     ("sprites --ddim-steps over T", "train sprites", SPRITES + ["--ddim-steps", "101"], "--ddim-steps", FAST),
+    ("sprites --min-snr-gamma 0", "train sprites", SPRITES + ["--min-snr-gamma", "0"], "--min-snr-gamma", FAST),
+    ("sprites --prediction x0", "train sprites", SPRITES + ["--prediction", "x0"], "--prediction", FAST),
     ("sprites 0-byte .npy", "train sprites", SPRITES + ["--data", "{empty_sprites}"], "0 bytes", FAST),
     ("sprites data folder missing", "train sprites", SPRITES + ["--data", "{d}/nope"], "not found", FAST),
     # train_score_gmm.py

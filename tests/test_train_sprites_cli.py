@@ -72,12 +72,13 @@ class TrainSpritesEndToEndTest(tf.test.TestCase):
             report = handle.read()
         for section in ("## The forward process", "real half A (floor)", "| DDIM-12 eta 0 | conditional | 12 |",
                         "Class fidelity", "Memorisation", "held-out", "When is DDIM the same as DDPM",
-                        "largest pixel difference", "What it buys here (conditional sampling)"):
+                        "largest pixel difference", "What it buys here (conditional sampling)", "v-prediction"):
             self.assertIn(section, report)
         model = keras.saving.load_model(saved, compile=False)
         self.assertEqual(model.network.num_classes, 7)
         self.assertEqual(model.network.base_features, 8)
         self.assertEqual(model.schedule.timesteps, 12)
+        self.assertEqual(model.prediction, "v")  # the cpu preset's, kept by the saved model
         x = np.zeros((2, 16, 16, 3), np.float32)
         self.assertEqual(model.network([x, np.zeros(2, np.int32), np.zeros(2, np.int32)]).shape, x.shape)
 
@@ -165,4 +166,8 @@ class TrainSpritesErrorsTest(tf.test.TestCase):
         self.assertEqual((course.epochs, course.batch_size, course.lr, course.base_features, course.timesteps),
                          (32, 100, 1e-3, 64, 500))
         self.assertEqual(course.lr_decay, "linear")
+        self.assertEqual((course.prediction, course.min_snr_gamma), ("epsilon", None))  # the course's eps loss
+        self.assertEqual(args.prediction, "v")
+        self.assertIsNone(train_sprites.parse_args(["--preset", "cpu", "--min-snr-gamma", "none"]).min_snr_gamma)
+        self.assertEqual(train_sprites.parse_args(["--min-snr-gamma", "5"]).min_snr_gamma, 5.0)
         self.assertEqual(course.out, os.path.join("outputs", "sprites_course"))

@@ -19,6 +19,7 @@ import os
 from keras_ddpm.apps.flags import add_flags, apply_preset
 from keras_ddpm.apps.sprites.evaluation import add_protocol_flags
 from keras_ddpm.apps.sprites.presets import PRESET_FIELDS, PRESETS
+from keras_ddpm.process.parameterization import PREDICTIONS
 from keras_ddpm.process.schedules import SCHEDULES
 from keras_ddpm.cli import CHECKOUT
 from keras_ddpm.utils.cli import INT32_MAX, ArgumentParser, find_input, positive_int
@@ -63,6 +64,12 @@ def parse_args(argv=None, prog: str = PROG):
     p.add_argument("--schedule", choices=SCHEDULES,
                    help="noise schedule: linear (the course: betas 1e-4 .. 0.02), cosine (Nichol & Dhariwal "
                    "2021: alpha-bar reaches ~0 at the last step) or sigmoid")
+    p.add_argument("--prediction", choices=PREDICTIONS,
+                   help="what the UNet predicts: epsilon (the noise, as in the DDPM paper and the course) or v "
+                   "(sqrt(alpha-bar) eps - sqrt(1 - alpha-bar) x0, Salimans & Ho 2022)")
+    p.add_argument("--min-snr-gamma", type=_gamma,
+                   help="weight the loss by min(SNR, gamma) (Hang et al. 2023; they use 5); 'none' for the "
+                   "unweighted loss (course: none)")
     p.add_argument("--class-dropout", type=float, default=0.1,
                    help="probability of training on the 'no class' label, so one network learns the "
                    "conditional and the unconditional noise (classifier-free guidance) (default: %(default)s)")
@@ -87,10 +94,27 @@ def parse_args(argv=None, prog: str = PROG):
                    "the sprite classifier")
     args = p.parse_args(argv)
     apply_preset(args, PRESETS[args.preset], dict(zip(PRESET_FIELDS, PRESET_FIELDS)))
+    if args.min_snr_gamma == "none":
+        args.min_snr_gamma = None
     if args.out is None:
         args.out = os.path.join("outputs", f"sprites_{args.preset}")
     check(p, args)
     return args
+
+
+def _gamma(text: str):
+    """``--min-snr-gamma``: a number > 0, or ``none``."""
+    import argparse
+
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}")
+    return value
 
 
 def check(p, args):

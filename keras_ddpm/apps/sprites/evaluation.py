@@ -81,18 +81,18 @@ def default_classifier_path(builder) -> str:
     return os.path.join("saved_models", f"sprite_classifier_{builder.builder_config.name}.keras")
 
 
-def sampler_rows(schedule, ddim_steps, etas=(0.0,), variances=("beta",), jit_compile: bool = True):
+def sampler_rows(schedule, ddim_steps, etas=(0.0,), variances=("beta",), jit_compile: bool = True,
+                 prediction: str = "epsilon"):
     """``[(name, steps, sampler)]``: DDPM with each variance, then DDIM at each eta and step count, all
     clipping the predicted x0 to the images' range [-1, 1]."""
     from keras_ddpm.samplers import DDIMSampler, DDPMSampler
 
     T = schedule.timesteps
-    rows = [(f"DDPM ({v})", T, DDPMSampler(schedule, variance=v, clip_x0=(-1.0, 1.0), jit_compile=jit_compile))
-            for v in variances]
+    common = dict(clip_x0=(-1.0, 1.0), jit_compile=jit_compile, prediction=prediction)
+    rows = [(f"DDPM ({v})", T, DDPMSampler(schedule, variance=v, **common)) for v in variances]
     for eta in etas:
         for steps in ddim_steps:
-            rows.append((f"DDIM-{steps} eta {eta:g}", steps,
-                         DDIMSampler(schedule, num_steps=steps, eta=eta, clip_x0=(-1.0, 1.0), jit_compile=jit_compile)))
+            rows.append((f"DDIM-{steps} eta {eta:g}", steps, DDIMSampler(schedule, num_steps=steps, eta=eta, **common)))
     return rows
 
 
@@ -108,7 +108,7 @@ def timed_sample(sampler, network, x_T, seed: int, labels=None, guidance_scale: 
     return samples, time.perf_counter() - start, warm_up
 
 
-def ddim_equals_ddpm(network, schedule, shape, seed: int = 0, labels=None) -> dict:
+def ddim_equals_ddpm(network, schedule, shape, seed: int = 0, labels=None, prediction: str = "epsilon") -> dict:
     """DDIM (eta = 1, all T steps, no x0 clipping) against DDPM (posterior variance) from one x_T and seed.
 
     Returns ``{"max_abs_difference", "samples"}``: the largest difference of any pixel of any sample.
@@ -120,8 +120,10 @@ def ddim_equals_ddpm(network, schedule, shape, seed: int = 0, labels=None) -> di
 
     x_T = initial_noise(shape, seed)
     T = schedule.timesteps
-    ddpm, _ = DDPMSampler(schedule, variance="posterior").run(network, x_T, seed=seed, labels=labels)
-    ddim, _ = DDIMSampler(schedule, num_steps=T, eta=1.0).run(network, x_T, seed=seed, labels=labels)
+    ddpm, _ = DDPMSampler(schedule, variance="posterior", prediction=prediction).run(network, x_T, seed=seed,
+                                                                                     labels=labels)
+    ddim, _ = DDIMSampler(schedule, num_steps=T, eta=1.0, prediction=prediction).run(network, x_T, seed=seed,
+                                                                                     labels=labels)
     return {"max_abs_difference": float(np.max(np.abs(ddpm - ddim))), "samples": int(shape[0])}
 
 
@@ -168,7 +170,7 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
              seed: int = 0, jit_compile: bool = True, classifier_path=None, inception_weights=None,
              verbose=1, kid_subsets: int = 100, etas=(0.0, 1.0), variances=VARIANCES, modes=MODES,
              guidance_scale: float = 2.0, per_class: int = 30, train_index=None, check_samples: int = 16,
-             class_names=None):
+             class_names=None, prediction: str = "epsilon"):
     """Time every sampler in every mode on the same number of samples and score each (module doc).
 
     Args:
@@ -184,6 +186,7 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
             the held-out baseline of the memorisation check.
         check_samples: samples of the DDIM(eta = 1, T steps) = DDPM check (0 skips it).
         class_names: the row labels of ``per_class.png``.
+        prediction: what the network predicts, ``"epsilon"`` or ``"v"`` (the model's ``prediction``).
 
     Returns:
         the dict written to ``results.json``: ``floor``, ``rows`` (sampler, mode, steps, seconds,
@@ -253,7 +256,7 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
     os.makedirs(out_dir, exist_ok=True)
     shape = (n,) + tuple(images.shape[1:])
     x_T = initial_noise(shape, seed)
-    samplers = sampler_rows(schedule, ddim_steps, etas, variances, jit_compile)
+    samplers = sampler_rows(schedule, ddim_steps, etas, variances, jit_compile, prediction)
     fidelity_calls = 2 * schedule.timesteps * per_class * num_classes / n if conditional and per_class else 0
     progress = _Progress(len(modes) * sum(s for _, s, _ in samplers) + fidelity_calls,
                          len(modes) * len(samplers) + (1 if fidelity_calls else 0), verbose)
@@ -279,7 +282,7 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
     fidelity = None
     if fidelity_calls:
         ids = np.repeat(np.arange(num_classes), per_class)
-        ddpm = DDPMSampler(schedule, clip_x0=(-1.0, 1.0), jit_compile=jit_compile)
+        ddpm = DDPMSampler(schedule, clip_x0=(-1.0, 1.0), jit_compile=jit_compile, prediction=prediction)
         start = time.perf_counter()
         guided = np.clip(ddpm.sample(network, (len(ids),) + tuple(images.shape[1:]), seed=seed, labels=ids,
                                      guidance_scale=guidance_scale), -1.0, 1.0)
@@ -300,7 +303,7 @@ def evaluate(network, schedule, images, labels, out_dir, ddim_steps=(10, 25, 50,
     if check_samples:
         check_labels = labels[half_a][:check_samples] if conditional else None
         equality = ddim_equals_ddpm(network, schedule, (min(check_samples, n),) + tuple(images.shape[1:]), seed,
-                                    labels=check_labels)
+                                    labels=check_labels, prediction=prediction)
         if verbose:
             print(f"DDIM (eta 1, {schedule.timesteps} steps) against DDPM (posterior variance), same x_T and seed: "
                   f"largest pixel difference {equality['max_abs_difference']:.2e}")
@@ -445,7 +448,7 @@ def main(argv=None):
              seed=args.seed, jit_compile=not args.no_jit, etas=args.etas, modes=args.modes,
              guidance_scale=args.guidance_scale, per_class=args.per_class,
              classifier_path=args.classifier or default_classifier_path(builder),
-             inception_weights=args.inception_weights)
+             inception_weights=args.inception_weights, prediction=getattr(model, "prediction", "epsilon"))
     return 0
 
 

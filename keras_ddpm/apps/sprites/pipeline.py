@@ -84,7 +84,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
         "--seed": args.seed, "--epochs": args.epochs, "--batch-size": args.batch_size, "--lr": args.lr,
         "--lr-decay": args.lr_decay, "--base-features": args.base_features, "--repeat": args.repeat,
         "--augment": args.augment, "--schedule": args.schedule, "--timesteps": args.timesteps,
-        "--class-dropout": args.class_dropout,
+        "--class-dropout": args.class_dropout, "--prediction": args.prediction, "--min-snr-gamma": args.min_snr_gamma,
         "--unconditional": args.unconditional, "--ema-momentum": args.ema_momentum,
         **({"--mixed-precision": args.mixed_precision} if args.mixed_precision != "none" else {}),
     }, resuming=is_resuming(out, not args.no_resume))
@@ -110,15 +110,17 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     network = apply_precision(UNet(channels=data_shape[-1], base_features=args.base_features, num_classes=num_classes),
                               args.mixed_precision)
     model = DiffusionModel(network, schedule, seed=args.seed,
-                           class_dropout=0.0 if args.unconditional else args.class_dropout)
+                           class_dropout=0.0 if args.unconditional else args.class_dropout,
+                           prediction=args.prediction, min_snr_gamma=args.min_snr_gamma)
     compile_model(model, config, data_shape, steps_per_epoch)
     print(f"UNet: {network.count_params():,} parameters, base features {args.base_features}, "
           f"{'unconditional' if num_classes is None else f'{num_classes} classes + no-class'}; "
           f"{steps_per_epoch} steps per epoch of batch {args.batch_size}")
 
     tensorboard_dir = None if args.no_tensorboard else os.path.join(out, "tensorboard")
-    ddpm = DDPMSampler(schedule, clip_x0=(-1.0, 1.0), jit_compile=jit)
-    ddim = DDIMSampler(schedule, num_steps=args.ddim_steps, eta=args.eta, clip_x0=(-1.0, 1.0), jit_compile=jit)
+    ddpm = DDPMSampler(schedule, clip_x0=(-1.0, 1.0), jit_compile=jit, prediction=args.prediction)
+    ddim = DDIMSampler(schedule, num_steps=args.ddim_steps, eta=args.eta, clip_x0=(-1.0, 1.0), jit_compile=jit,
+                       prediction=args.prediction)
     # The periodic grids use DDIM (--ddim-steps): a full DDPM loop every few epochs would cost
     # several epochs of training each time.
     plotter = SamplePlotter(
@@ -169,6 +171,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
             num_samples=args.eval_samples, seed=args.seed, jit_compile=jit, train_index=train_index,
             classifier_path=args.classifier or evaluation.default_classifier_path(builder),
             inception_weights=args.inception_weights, verbose=verbose, class_names=names,
+            prediction=args.prediction,
         )
 
     losses = _read_losses(os.path.join(out, "loss.csv"))
@@ -184,6 +187,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
                   f"{num_classes} classes + a 'no class' label (label dropout {args.class_dropout:g})"},
         "training": {"epochs": args.epochs, "steps_per_epoch": steps_per_epoch, "batch_size": args.batch_size,
                      "lr": args.lr, "lr_decay": args.lr_decay, "ema_momentum": args.ema_momentum,
+                     "prediction": args.prediction, "min_snr_gamma": args.min_snr_gamma,
                      "augment": args.augment, "seconds": train_seconds,
                      "images_per_second": args.epochs * steps_per_epoch * args.batch_size / max(train_seconds, 1e-9),
                      "final_loss": losses[-1] if losses else float("nan")},

@@ -64,6 +64,16 @@ def ddim_answer(result) -> str:
     return "\n\n".join(lines) + "\n"
 
 
+def _target(training) -> str:
+    """What the loss compares, for the report (older summaries have no prediction: eps)."""
+    if training.get("prediction", "epsilon") == "v":
+        text = "v-prediction, Salimans & Ho 2022: the MSE on v = sqrt(alpha-bar) eps - sqrt(1 - alpha-bar) x0"
+    else:
+        text = "eps-prediction, eq. 14"
+    gamma = training.get("min_snr_gamma")
+    return text + (f", min-SNR-{gamma:g} weighted (Hang et al. 2023)" if gamma else "")
+
+
 def render(summary) -> str:
     s = summary
     data, model, training = s["data"], s["model"], s["training"]
@@ -85,7 +95,7 @@ def render(summary) -> str:
              "## The model and its training", "",
              f"`UNet` (keras_ddpm/networks/unet.py): {model['parameters']:,} parameters, base features "
              f"{model['base_features']}, {model['conditioning']}; `DiffusionModel` trains it with Algorithm 1 "
-             f"(eps-prediction, eq. 14). {training['epochs']} epochs of {training['steps_per_epoch']} steps at batch "
+             f"({_target(training)}). {training['epochs']} epochs of {training['steps_per_epoch']} steps at batch "
              f"{training['batch_size']} (lr {training['lr']:g}, {training['lr_decay']} decay, EMA "
              f"{training['ema_momentum']:g}, augmentation {training['augment']}): {training['seconds'] / 60:.1f} min "
              f"of training ({training['images_per_second']:.0f} images/s), final loss {training['final_loss']:.4f}.", "",
