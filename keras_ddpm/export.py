@@ -97,7 +97,7 @@ def infer_data_shape(network) -> tuple:
 
 
 def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None, variance: str = "beta",
-                  clip_x0=None) -> keras.export.ExportArchive:
+                  clip_x0=None, prediction: str | None = None) -> keras.export.ExportArchive:
     """A `keras.export.ExportArchive` tracking the network, with the sampler endpoints added.
 
     Args:
@@ -107,6 +107,8 @@ def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None,
         data_shape: the shape of one example (default: from the network, see `infer_data_shape`).
         variance: DDPM's sigma_t^2, ``"beta"`` or ``"posterior"`` (see `DDPMSampler`).
         clip_x0: both samplers' clipping of the predicted x0, e.g. ``(-1, 1)`` for images, or None.
+        prediction: what the network predicts, ``"epsilon"`` or ``"v"`` (default: a
+            `DiffusionModel`'s ``prediction``, else ``"epsilon"``).
     """
     network = getattr(model, "network", model)
     schedule = schedule if schedule is not None else getattr(model, "schedule", None)
@@ -117,7 +119,8 @@ def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None,
     data_shape = tuple(int(d) for d in data_shape) if data_shape is not None else infer_data_shape(network)
     T = schedule.timesteps
     num_classes = int(getattr(network, "num_classes", None) or 0)
-    prediction = getattr(model, "prediction", "epsilon")  # what a DiffusionModel's network predicts
+    if prediction is None:
+        prediction = getattr(model, "prediction", "epsilon")
     ddpm = DDPMSampler(schedule, variance=variance, clip_x0=clip_x0, prediction=prediction)
     ddim = DDIMSampler(schedule, num_steps=min(50, T), eta=0.0, clip_x0=clip_x0, prediction=prediction)
 
@@ -212,7 +215,7 @@ def build_archive(model, schedule: NoiseSchedule | None = None, data_shape=None,
 
 
 def export_sampler(model, path=None, *, schedule: NoiseSchedule | None = None, name: str | None = None,
-                   data_shape=None, variance: str = "beta", clip_x0=None) -> str:
+                   data_shape=None, variance: str = "beta", clip_x0=None, prediction: str | None = None) -> str:
     """Write the sampler SavedModel of ``model`` to ``path`` (default ``saved_models/<name>/``).
 
     The folder is written next to its final place and renamed into it, so a run killed while
@@ -229,7 +232,7 @@ def export_sampler(model, path=None, *, schedule: NoiseSchedule | None = None, n
     path = os.fspath(path)
     check_export_target(path)
     archive = build_archive(model, schedule=schedule, data_shape=data_shape, variance=variance,
-                            clip_x0=clip_x0)
+                            clip_x0=clip_x0, prediction=prediction)
     _write_folder_atomically(archive, path)
     return path
 

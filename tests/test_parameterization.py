@@ -7,6 +7,7 @@ from helpers import GaussianEpsOracle
 from keras import ops
 
 from keras_ddpm import DDIMSampler, DDPMSampler, DiffusionModel, NoiseSchedule, UNet
+from keras_ddpm.export import export_sampler
 from keras_ddpm.process import rng
 from keras_ddpm.process.forward import extract, q_sample
 from keras_ddpm.process.parameterization import (
@@ -129,6 +130,15 @@ class VSamplingTest(tf.test.TestCase):
         self.assertEqual(loaded._sampler("ddim").prediction, "v")
         self.assertAllClose(loaded.generate(3, sampler="ddim", labels=np.array([0, 1, 0])),
                             model.generate(3, sampler="ddim", labels=np.array([0, 1, 0])), atol=1e-5)
+        # The SavedModel samples with v too, and says so.
+        exported = tf.saved_model.load(export_sampler(loaded, self.get_temp_dir() + "/v_sampler", clip_x0=(-1, 1)))
+        self.assertEqual(exported.info()["prediction"].numpy(), b"v")
+        labels = np.array([0, 1, 2, 0], np.int32)
+        got = exported.sample(num_samples=tf.constant(4), seed=tf.constant(1, tf.int64), labels=tf.constant(labels),
+                              guidance_scale=tf.constant(1.0))["samples"].numpy()
+        expected = DDPMSampler(schedule, clip_x0=(-1, 1), prediction="v").sample(loaded.network, (4, 8, 8, 3), seed=1,
+                                                                                 labels=labels)
+        self.assertAllClose(got, expected, atol=1e-5)
 
 
 if __name__ == "__main__":
