@@ -286,6 +286,21 @@ class ConditionalExportTest(tf.test.TestCase):
                 loaded.sample(num_samples=tf.constant(6), seed=tf.constant(2, tf.int64), labels=tf.constant(ids),
                               guidance_scale=tf.constant(1.0))
 
+    def test_a_v_predicting_network_is_sampled_as_one(self):
+        path = export_sampler(self.network, os.path.join(self.tmp, "sprites_v"), schedule=self.schedule,
+                              clip_x0=(-1, 1), prediction="v")
+        loaded = tf.saved_model.load(path)
+        self.assertEqual(loaded.info()["prediction"].numpy(), b"v")
+        self.assertEqual(tf.saved_model.load(self.path).info()["prediction"].numpy(), b"epsilon")
+        labels = np.array([0, 1, 2, 0], np.int32)
+        got = loaded.sample(num_samples=tf.constant(4), seed=tf.constant(1, tf.int64), labels=tf.constant(labels),
+                            guidance_scale=tf.constant(1.0))["samples"].numpy()
+        expected = DDPMSampler(self.schedule, clip_x0=(-1, 1), prediction="v").sample(
+            self.network, (4, 4, 4, 3), seed=1, labels=labels)
+        self.assertAllClose(got, expected, atol=1e-5)
+        self.assertNotAllClose(got, DDPMSampler(self.schedule, clip_x0=(-1, 1)).sample(
+            self.network, (4, 4, 4, 3), seed=1, labels=labels))
+
     def test_sample_script_draws_a_grid_for_images(self):
         out = os.path.join(self.tmp, "grid.npy")
         code, stdout, stderr = run_sample_script(self.path, "--n", "7", "--seed", "4", "--labels", "0,2",

@@ -7,7 +7,6 @@ from helpers import GaussianEpsOracle
 from keras import ops
 
 from keras_ddpm import DDIMSampler, DDPMSampler, DiffusionModel, NoiseSchedule, UNet
-from keras_ddpm.export import export_sampler
 from keras_ddpm.process import rng
 from keras_ddpm.process.forward import extract, q_sample
 from keras_ddpm.process.parameterization import (
@@ -116,10 +115,11 @@ class VSamplingTest(tf.test.TestCase):
         self.assertAllClose(b.std(0), [0.3, 0.3], atol=0.03)
 
     def test_a_v_model_saves_loads_and_generates_with_its_prediction(self):
+        # (The SavedModel export of a v network: tests/test_export.py.)
         schedule = NoiseSchedule("cosine", 20)
-        model = DiffusionModel(UNet(base_features=8, num_classes=2), schedule, seed=0, prediction="v",
-                               min_snr_gamma=5.0, class_dropout=0.1)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        model = DiffusionModel(UNet(base_features=8, channel_multipliers=(1,), num_classes=2), schedule, seed=0,
+                               prediction="v", min_snr_gamma=5.0, class_dropout=0.1)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)  # XLA would only add compile time
         data = tf.data.Dataset.from_tensor_slices(
             (np.random.default_rng(0).uniform(-1, 1, (32, 8, 8, 3)).astype(np.float32), np.arange(32) % 2)).batch(16)
         model.fit(data, epochs=1, verbose=0)
@@ -130,15 +130,6 @@ class VSamplingTest(tf.test.TestCase):
         self.assertEqual(loaded._sampler("ddim").prediction, "v")
         self.assertAllClose(loaded.generate(3, sampler="ddim", labels=np.array([0, 1, 0])),
                             model.generate(3, sampler="ddim", labels=np.array([0, 1, 0])), atol=1e-5)
-        # The SavedModel samples with v too, and says so.
-        exported = tf.saved_model.load(export_sampler(loaded, self.get_temp_dir() + "/v_sampler", clip_x0=(-1, 1)))
-        self.assertEqual(exported.info()["prediction"].numpy(), b"v")
-        labels = np.array([0, 1, 2, 0], np.int32)
-        got = exported.sample(num_samples=tf.constant(4), seed=tf.constant(1, tf.int64), labels=tf.constant(labels),
-                              guidance_scale=tf.constant(1.0))["samples"].numpy()
-        expected = DDPMSampler(schedule, clip_x0=(-1, 1), prediction="v").sample(loaded.network, (4, 8, 8, 3), seed=1,
-                                                                                 labels=labels)
-        self.assertAllClose(got, expected, atol=1e-5)
 
 
 if __name__ == "__main__":
