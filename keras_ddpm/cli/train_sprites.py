@@ -22,7 +22,7 @@ from keras_ddpm.apps.sprites.presets import PRESET_FIELDS, PRESETS
 from keras_ddpm.process.parameterization import PREDICTIONS
 from keras_ddpm.process.schedules import SCHEDULES
 from keras_ddpm.cli import CHECKOUT
-from keras_ddpm.utils.cli import INT32_MAX, ArgumentParser, find_input, positive_int
+from keras_ddpm.utils.cli import INT32_MAX, ArgumentParser, find_input, positive_float, positive_int
 
 PROG = "train_sprites.py"
 DEFAULT_DATA = ("data/sprites", "../shared/data/sprites")
@@ -103,18 +103,8 @@ def parse_args(argv=None, prog: str = PROG):
 
 
 def _gamma(text: str):
-    """``--min-snr-gamma``: a number > 0, or ``none``."""
-    import argparse
-
-    if text.strip().lower() == "none":
-        return "none"
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}")
-    return value
+    """``--min-snr-gamma``: a finite number > 0, or ``none``."""
+    return "none" if text.strip().lower() == "none" else positive_float(text)
 
 
 def check(p, args):

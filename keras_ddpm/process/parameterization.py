@@ -31,6 +31,7 @@ from keras import ops
 
 from keras_ddpm.process.forward import extract
 from keras_ddpm.process.schedules import NoiseSchedule
+from keras_ddpm.utils import checks
 
 PREDICTIONS = ("epsilon", "v")
 
@@ -57,7 +58,8 @@ def training_target(schedule: NoiseSchedule, prediction: str, x0, t, noise):
 
 
 def eps_from_prediction(schedule: NoiseSchedule, prediction: str, x_t, t, output):
-    """The noise eps implied by the network's ``output`` at ``x_t`` (``t`` per example)."""
+    """The noise eps implied by the network's ``output`` at ``x_t`` (``t`` per example, or one
+    scalar timestep for the whole batch)."""
     if check_prediction(prediction) == "epsilon":
         return output
     sqrt_a, sqrt_1ma = _coefficients(schedule, t, len(x_t.shape))
@@ -81,17 +83,12 @@ def snr(schedule: NoiseSchedule) -> np.ndarray:
 def min_snr_weights(schedule: NoiseSchedule, prediction: str, gamma: float) -> np.ndarray:
     """Min-SNR-gamma loss weights per 0-based timestep (Hang et al. 2023): ``min(SNR_t, gamma) / SNR_t``
     for an eps-predicting network, ``min(SNR_t, gamma) / (SNR_t + 1)`` for a v-predicting one."""
-    if not gamma > 0:
-        raise ValueError(f"the min-SNR gamma must be > 0, got {gamma!r}")
+    gamma = checks.positive_float("the min-SNR gamma", gamma)
     ratio = snr(schedule)
     clipped = np.minimum(ratio, gamma)
     return clipped / (ratio if check_prediction(prediction) == "epsilon" else ratio + 1.0)
 
 
-def loss_weights(schedule: NoiseSchedule, prediction: str, min_snr_gamma: float | None):
-    """The per-timestep weights of the eq. 14 loss as a ``(T,)`` float32 tensor; ones without min-SNR."""
-    if min_snr_gamma is None:
-        weights = np.ones(schedule.timesteps)
-    else:
-        weights = min_snr_weights(schedule, prediction, min_snr_gamma)
-    return ops.convert_to_tensor(weights.astype(np.float32))
+def loss_weights(schedule: NoiseSchedule, prediction: str, min_snr_gamma: float):
+    """`min_snr_weights` as a ``(T,)`` float32 tensor, to gather a weight per training example."""
+    return ops.convert_to_tensor(min_snr_weights(schedule, prediction, min_snr_gamma).astype(np.float32))

@@ -41,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ddpm.process.parameterization import check_prediction
+from keras_ddpm.process.parameterization import check_prediction, eps_from_prediction
 from keras_ddpm.process.schedules import NoiseSchedule
 from keras_ddpm.samplers.loop import run_steps
 from keras_ddpm.utils import checks
@@ -147,16 +147,12 @@ class Sampler:
         also for a network that computes in float16 or bfloat16 (mixed precision), so that the
         update runs in float32."""
         predict = self._eps_theta_of(network, seq, labels, guidance_scale)
-        if self.prediction == "epsilon":
-            return lambda x, i: tf.cast(predict(x, i), tf.float32)
-        sqrt_a = self.schedule.tensor("sqrt_alphas_cumprod")
-        sqrt_1ma = self.schedule.tensor("sqrt_one_minus_alphas_cumprod")
 
-        def eps_from_v(x, i):  # eps = sqrt(a_t) v + sqrt(1 - a_t) x_t
-            t = tf.gather(seq, i)
-            return tf.gather(sqrt_a, t) * tf.cast(predict(x, i), tf.float32) + tf.gather(sqrt_1ma, t) * x
+        def eps(x, i):  # the network's output as it is for eps-prediction, the eps it implies for v
+            output = tf.cast(predict(x, i), tf.float32)
+            return eps_from_prediction(self.schedule, self.prediction, x, tf.gather(seq, i), output)
 
-        return eps_from_v
+        return eps
 
     def _eps_theta_of(self, network, seq, labels, guidance_scale):
         num_classes = getattr(network, "num_classes", None)

@@ -125,9 +125,8 @@ class DiffusionModel(DenoisingModel):
                  min_snr_gamma: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.prediction = check_prediction(prediction)
-        if min_snr_gamma is not None and not float(min_snr_gamma) > 0:
-            raise ValueError(f"min_snr_gamma must be > 0 (or None), got {min_snr_gamma!r}")
-        self.min_snr_gamma = None if min_snr_gamma is None else float(min_snr_gamma)
+        self.min_snr_gamma = (None if min_snr_gamma is None
+                              else checks.positive_float("min_snr_gamma", min_snr_gamma))
         if not 0.0 <= class_dropout < 1.0:
             raise ValueError(f"class_dropout must be in [0, 1), got {class_dropout!r}")
         self.fused_steps = checks.positive_int("fused_steps", fused_steps)
