@@ -125,6 +125,8 @@ class TrainSpritesErrorsTest(tf.test.TestCase):
             (["--evaluate", "--eval-ddim-steps", "10,900"], r"--eval-ddim-steps: DDIM steps must be integers in 1..500"),
             (["--evaluate", "--inception-weights", "/nonexistent/inception.h5"], "--inception-weights: no such file"),
             (["--guidance-scale", "nan"], "--guidance-scale must be a finite number"),
+            (["--attention-levels", "1,x"], "--attention-levels: expected comma-separated level numbers"),
+            (["--attention-levels", "3"], r"--attention-levels: the sprite UNet has levels 0..2"),
             (["--validation-fraction", "0.6"], r"--validation-fraction: expected a number in \[0, 0.5\)"),
         ):
             stderr = io.StringIO()
@@ -170,4 +172,7 @@ class TrainSpritesErrorsTest(tf.test.TestCase):
         self.assertEqual(args.prediction, "v")
         self.assertIsNone(train_sprites.parse_args(["--preset", "cpu", "--min-snr-gamma", "none"]).min_snr_gamma)
         self.assertEqual(train_sprites.parse_args(["--min-snr-gamma", "5"]).min_snr_gamma, 5.0)
+        self.assertEqual((args.attention_levels, course.attention_levels), ((), ()))
+        self.assertEqual(train_sprites.parse_args(["--attention-levels", "2,1"]).attention_levels, (1, 2))
+        self.assertEqual(train_sprites.parse_args(["--attention-levels", "none"]).attention_levels, ())
         self.assertEqual(course.out, os.path.join("outputs", "sprites_course"))

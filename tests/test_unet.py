@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ddpm import DiffusionModel, NoiseSchedule
+from keras_ddpm.layers.attention import SpatialSelfAttention
 from keras_ddpm.layers.conv import Downsample, ResidualConvBlock, Upsample
 from keras_ddpm.networks.unet import UNet
 from keras_ddpm.samplers import DDIMSampler
@@ -63,6 +64,45 @@ class BlocksTest(tf.test.TestCase):
             ResidualConvBlock(4, dropout=1.0)
 
 
+class AttentionTest(tf.test.TestCase):
+    def _randomised(self, layer, x, seed=0):
+        layer.build(x.shape)
+        rng = np.random.default_rng(seed)
+        for w in layer.weights:
+            w.assign(rng.normal(scale=0.3, size=w.shape).astype(np.float32))
+        return layer
+
+    def test_starts_as_the_identity(self):
+        x = np.random.default_rng(0).normal(size=(2, 4, 4, 8)).astype(np.float32)
+        self.assertAllClose(SpatialSelfAttention(num_heads=2, groups=4)(x), x, atol=0)
+
+    def test_matches_softmax_attention_over_the_pixels(self):
+        x = np.random.default_rng(1).normal(size=(2, 4, 2, 6)).astype(np.float32)
+        layer = self._randomised(SpatialSelfAttention(num_heads=2, groups=3), x)
+        h = layer.norm(x).numpy().reshape(2, 8, 6)
+        qkv = h @ layer.qkv.kernel.numpy() + layer.qkv.bias.numpy()
+        q, k, v = (qkv[..., i * 6:(i + 1) * 6].reshape(2, 8, 2, 3) for i in range(3))
+        logits = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(3.0)
+        weights = np.exp(logits - logits.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
+        heads = np.einsum("bhqk,bkhd->bqhd", weights, v).reshape(2, 8, 6)
+        expected = x + (heads @ layer.projection.kernel.numpy() + layer.projection.bias.numpy()).reshape(x.shape)
+        self.assertAllClose(layer(x), expected, atol=1e-5)
+
+    def test_every_pixel_sees_every_other(self):
+        x = np.random.default_rng(2).normal(size=(1, 4, 4, 4)).astype(np.float32)
+        layer = self._randomised(SpatialSelfAttention(groups=2), x)
+        moved = x.copy()
+        moved[0, 3, 3] += 1.0  # one corner pixel
+        self.assertGreater(float(np.abs(layer(x) - layer(moved))[0, 0, 0].max()), 1e-4)  # the far corner
+
+    def test_bad_heads(self):
+        with self.assertRaisesRegex(ValueError, "heads"):
+            SpatialSelfAttention(num_heads=3)(np.zeros((1, 2, 2, 4), np.float32))
+        with self.assertRaisesRegex(ValueError, "num_heads"):
+            SpatialSelfAttention(num_heads=0)
+
+
 class UNetTest(tf.test.TestCase):
     def test_output_shape_matches_input_for_sizes_divisible_by_four(self):
         for (h, w), num_classes in (((16, 16), None), ((16, 16), 5), ((8, 12), None), ((32, 16), 5)):
@@ -80,6 +120,14 @@ class UNetTest(tf.test.TestCase):
         self.assertEqual(tuple(deeper(_inputs(2, 16, 16)).shape), (2, 16, 16, 3))
         with self.assertRaisesRegex(ValueError, "divisible by 8"):
             deeper(_inputs(2, 12, 12))
+        attending = UNet(base_features=8, attention_levels=(1, 2))
+        attending.build([(None, 16, 16, 3), (None,)])
+        self.assertEqual(tuple(attending(_inputs(2, 16, 16)).shape), (2, 16, 16, 3))
+        names = {layer.name for layer in attending._flatten_layers() if isinstance(layer, SpatialSelfAttention)}
+        self.assertEqual(names, {"down1_attention0", "middle_attention", "up1_attention0"})
+        self.assertGreater(attending.count_params(), small.count_params())
+        with self.assertRaisesRegex(ValueError, "attention_levels"):
+            UNet(base_features=8, attention_levels=(3,))
 
     def test_bad_shapes_and_inputs_give_clear_errors(self):
         net = UNet(base_features=8)
@@ -110,10 +158,12 @@ class UNetTest(tf.test.TestCase):
 
     def test_keras_round_trip_of_network_and_diffusion_model(self):
         folder = tempfile.mkdtemp()
-        net = UNet(base_features=8, num_classes=3, dropout=0.1)
+        net = UNet(base_features=8, num_classes=3, dropout=0.1, attention_levels=(2,))
         model = DiffusionModel(net, NoiseSchedule("linear", 50), seed=1, class_dropout=0.1)
         model.build((None, 16, 16, 3))
         _untrained(net)
+        projection = net.middle_attention.projection.kernel  # zero at the start: give it weights too
+        projection.assign(np.random.default_rng(3).normal(scale=0.1, size=projection.shape).astype(np.float32))
         inputs = _inputs(2, num_classes=3)
         expected = net(inputs).numpy()
 
@@ -122,6 +172,7 @@ class UNetTest(tf.test.TestCase):
         loaded = keras.saving.load_model(path)
         self.assertIsInstance(loaded, UNet)
         self.assertEqual(loaded.get_config()["num_classes"], 3)
+        self.assertEqual(loaded.get_config()["attention_levels"], [2])
         self.assertAllClose(loaded(inputs).numpy(), expected, atol=1e-6)
 
         path = os.path.join(folder, "model.keras")

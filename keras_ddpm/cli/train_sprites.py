@@ -13,6 +13,7 @@ the TFDS builder `keras_ddpm.apps.sprites.tfds_builder`. This module parses the 
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 
@@ -25,6 +26,7 @@ from keras_ddpm.cli import CHECKOUT
 from keras_ddpm.utils.cli import INT32_MAX, ArgumentParser, find_input, positive_float, positive_int
 
 PROG = "train_sprites.py"
+SPRITE_UNET_LEVELS = 2  # the UNet's default two down/up levels; level 2 is its middle
 DEFAULT_DATA = ("data/sprites", "../shared/data/sprites")
 
 
@@ -58,6 +60,9 @@ def parse_args(argv=None, prog: str = PROG):
                    "(default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     p.add_argument("--base-features", type=positive_int,
                    help="UNet width F of the first level; the second has 2F (course: 64)")
+    p.add_argument("--attention-levels", type=_levels,
+                   help="UNet levels with self-attention after each residual block, comma-separated: 0 is "
+                   "16x16, 1 is 8x8, 2 the 4x4 middle; 'none' for none (course: none)")
     p.add_argument("--repeat", type=positive_int,
                    help="passes over the data per epoch (a small data set gets fewer, longer epochs)")
     p.add_argument("--augment", choices=("none", "flip"), help="random left-right flips (course: none)")
@@ -102,6 +107,19 @@ def parse_args(argv=None, prog: str = PROG):
     return args
 
 
+def _levels(text: str) -> tuple:
+    """``--attention-levels``: ``"1,2"`` -> ``(1, 2)``; ``none`` -> ``()``."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        levels = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated level numbers or 'none', got {text!r}") from None
+    if not levels or min(levels) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated level numbers >= 0 or 'none', got {text!r}")
+    return levels
+
+
 def _gamma(text: str):
     """``--min-snr-gamma``: a finite number > 0, or ``none``."""
     return "none" if text.strip().lower() == "none" else positive_float(text)
@@ -123,6 +141,9 @@ def check(p, args):
         p.error(f"--ddim-steps must be at most --timesteps ({args.timesteps}), got {args.ddim_steps}")
     if not 0.0 <= args.validation_fraction < 0.5:
         p.error(f"--validation-fraction: expected a number in [0, 0.5), got {args.validation_fraction}")
+    if any(level > SPRITE_UNET_LEVELS for level in args.attention_levels):
+        p.error(f"--attention-levels: the sprite UNet has levels 0..{SPRITE_UNET_LEVELS} "
+                f"({SPRITE_UNET_LEVELS} is the middle), got {','.join(map(str, args.attention_levels))}")
     # The evaluation's flags are checked with or without --evaluate: a bad value is a mistake either way.
     # Without it the step counts are checked for their form only, as the default's exceed a small T.
     timesteps = args.timesteps if args.evaluate else INT32_MAX

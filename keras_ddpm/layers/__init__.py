@@ -4,9 +4,11 @@
   `RandomFourierFeatures` (coordinates).
 - `dense`: `ConditionalDense` (the assignment's block), `ResidualBlock`.
 - `conv`: `ResidualConvBlock`, `Downsample`, `Upsample` (the image UNet's blocks).
+- `attention`: `SpatialSelfAttention` (the UNet's optional self-attention over pixels).
 - `precision`: `apply_precision` (mixed float16/bfloat16 policies on a network's layers).
 """
 
+from keras_ddpm.layers.attention import SpatialSelfAttention
 from keras_ddpm.layers.conv import Downsample, ResidualConvBlock, Upsample
 from keras_ddpm.layers.dense import ConditionalDense, ResidualBlock
 from keras_ddpm.layers.embeddings import (
@@ -28,5 +30,6 @@ __all__ = [
     "ResidualBlock",
     "ResidualConvBlock",
     "SinusoidalEmbedding",
+    "SpatialSelfAttention",
     "Upsample",
 ]

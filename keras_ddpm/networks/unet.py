@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from keras_ddpm.layers import LearnableSinusoidalEmbedding
+from keras_ddpm.layers import LearnableSinusoidalEmbedding, SpatialSelfAttention
 from keras_ddpm.layers.conv import Downsample, ResidualConvBlock, Upsample, _group_count
 from keras_ddpm.utils import checks
 
@@ -23,6 +23,11 @@ class UNet(keras.Model):
         up 1:    Upsample -> 8x8,   concat skip 1, ResidualConvBlock(2F)
         up 0:    Upsample -> 16x16, concat skip 0, ResidualConvBlock(F)
         GroupNorm, swish, conv3x3 -> 16x16 x channels (the predicted noise)
+
+    ``attention_levels`` adds a `SpatialSelfAttention` block after every residual block of the
+    levels listed: 0 .. L-1 are the down/up levels (level 0 at full resolution), L =
+    ``len(channel_multipliers)`` is the middle (4x4 above); the DDPM UNet attends at 16x16 of its
+    32x32 images and in the middle.
 
     ``F = base_features`` (the DeepLearning.AI course uses 64). The time embedding (sinusoidal
     then two dense layers, `LearnableSinusoidalEmbedding`, width ``4F``) is added in every
@@ -45,11 +50,13 @@ class UNet(keras.Model):
         num_classes: number of classes for a class-conditional network; None for unconditional.
         groups: GroupNormalization groups.
         dropout: dropout rate inside the residual blocks.
+        attention_levels: the levels (0 .. L, L the middle) with self-attention; none by default.
+        attention_heads: heads of each attention block.
     """
 
     def __init__(self, channels: int = 3, base_features: int = 64, channel_multipliers=(1, 2),
                  blocks_per_level: int = 1, num_classes: int | None = None, groups: int = 8,
-                 dropout: float = 0.0, **kwargs):
+                 dropout: float = 0.0, attention_levels=(), attention_heads: int = 1, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("channels", channels), ("base_features", base_features),
                             ("blocks_per_level", blocks_per_level), ("groups", groups)):
@@ -61,6 +68,11 @@ class UNet(keras.Model):
             checks.positive_int("each of channel_multipliers", m)
         if num_classes is not None:
             checks.positive_int("num_classes (or None)", num_classes)
+        checks.positive_int("UNet attention_heads", attention_heads)
+        levels = sorted({int(level) for level in attention_levels})
+        if any(not 0 <= level <= len(multipliers) for level in levels):
+            raise ValueError(f"attention_levels must be in 0..{len(multipliers)} (the last is the middle), "
+                             f"got {attention_levels!r}")
         self.channels = int(channels)
         self.base_features = int(base_features)
         self.channel_multipliers = tuple(int(m) for m in multipliers)
@@ -68,6 +80,8 @@ class UNet(keras.Model):
         self.num_classes = None if num_classes is None else int(num_classes)
         self.groups = int(groups)
         self.dropout = float(dropout)
+        self.attention_levels = tuple(levels)
+        self.attention_heads = int(attention_heads)
 
         F = self.base_features
         widths = [F * m for m in self.channel_multipliers]
@@ -82,13 +96,23 @@ class UNet(keras.Model):
         def block(width, name):
             return ResidualConvBlock(width, groups=self.groups, dropout=self.dropout, name=name)
 
+        def attention(level, name):  # None where the level has no attention
+            if level not in self.attention_levels:
+                return None
+            return SpatialSelfAttention(self.attention_heads, groups=self.groups, name=name)
+
         self.down_blocks = [[block(w, f"down{l}_block{b}") for b in range(self.blocks_per_level)]
                             for l, w in enumerate(widths)]
+        self.down_attention = [[attention(l, f"down{l}_attention{b}") for b in range(self.blocks_per_level)]
+                               for l in range(len(widths))]
         self.downsamples = [Downsample(w, name=f"down{l}_downsample") for l, w in enumerate(widths)]
         self.middle = block(widths[-1], "middle_block")
+        self.middle_attention = attention(len(widths), "middle_attention")
         self.upsamples = [Upsample(w, name=f"up{l}_upsample") for l, w in enumerate(widths)]
         self.up_blocks = [[block(w, f"up{l}_block{b}") for b in range(self.blocks_per_level)]
                           for l, w in enumerate(widths)]
+        self.up_attention = [[attention(l, f"up{l}_attention{b}") for b in range(self.blocks_per_level)]
+                             for l in range(len(widths))]
         self.out_norm = layers.GroupNormalization(_group_count(F, self.groups), name="out_norm")
         # Zero-initialised, as in the DDPM reference code: the untrained network predicts eps = 0.
         self.out_conv = layers.Conv2D(self.channels, 3, padding="same", kernel_initializer="zeros",
@@ -146,17 +170,17 @@ class UNet(keras.Model):
         emb = self.embed(t, labels)
         h = self.init_conv(x)
         skips = []
-        for blocks, downsample in zip(self.down_blocks, self.downsamples):
-            for block in blocks:
-                h = block([h, emb], training=training)
+        for blocks, attentions, downsample in zip(self.down_blocks, self.down_attention, self.downsamples):
+            for block, attention in zip(blocks, attentions):
+                h = _attend(attention, block([h, emb], training=training))
             skips.append(h)
             h = downsample(h)
-        h = self.middle([h, emb], training=training)
+        h = _attend(self.middle_attention, self.middle([h, emb], training=training))
         for level in reversed(range(len(self.up_blocks))):
             h = self.upsamples[level](h)
             h = ops.concatenate([h, skips[level]], axis=-1)
-            for block in self.up_blocks[level]:
-                h = block([h, emb], training=training)
+            for block, attention in zip(self.up_blocks[level], self.up_attention[level]):
+                h = _attend(attention, block([h, emb], training=training))
         return self.out_conv(ops.silu(self.out_norm(h)))
 
     def call(self, inputs, training=False):
@@ -175,4 +199,11 @@ class UNet(keras.Model):
             "num_classes": self.num_classes,
             "groups": self.groups,
             "dropout": self.dropout,
+            "attention_levels": list(self.attention_levels),
+            "attention_heads": self.attention_heads,
         }
+
+
+def _attend(attention, h):
+    """``attention(h)``, or ``h`` where the level has no attention block."""
+    return h if attention is None else attention(h)

@@ -82,7 +82,8 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
         "--preset": args.preset, "--data": os.path.abspath(data_dir), "--images": args.images,
         "--labels": args.labels, "--subset": args.subset, "--validation-fraction": args.validation_fraction,
         "--seed": args.seed, "--epochs": args.epochs, "--batch-size": args.batch_size, "--lr": args.lr,
-        "--lr-decay": args.lr_decay, "--base-features": args.base_features, "--repeat": args.repeat,
+        "--lr-decay": args.lr_decay, "--base-features": args.base_features,
+        "--attention-levels": list(args.attention_levels), "--repeat": args.repeat,
         "--augment": args.augment, "--schedule": args.schedule, "--timesteps": args.timesteps,
         "--class-dropout": args.class_dropout, "--prediction": args.prediction, "--min-snr-gamma": args.min_snr_gamma,
         "--unconditional": args.unconditional, "--ema-momentum": args.ema_momentum,
@@ -107,8 +108,8 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
     forward_process_rows(to_model_range(images[sample_rng.choice(len(images), 4, replace=False)]), schedule,
                          os.path.join(out, "forward_process.png"), seed=args.seed)
     num_classes = None if args.unconditional else len(names)
-    network = apply_precision(UNet(channels=data_shape[-1], base_features=args.base_features, num_classes=num_classes),
-                              args.mixed_precision)
+    network = apply_precision(UNet(channels=data_shape[-1], base_features=args.base_features, num_classes=num_classes,
+                                   attention_levels=args.attention_levels), args.mixed_precision)
     model = DiffusionModel(network, schedule, seed=args.seed,
                            class_dropout=0.0 if args.unconditional else args.class_dropout,
                            prediction=args.prediction, min_snr_gamma=args.min_snr_gamma)
@@ -183,6 +184,7 @@ def train_and_sample(args, data_dir, save_model, export_dir) -> int:
         "schedule": {"kind": schedule.kind, "timesteps": schedule.timesteps,
                      "last_alphas_cumprod": float(schedule.alphas_cumprod[-1])},
         "model": {"parameters": int(network.count_params()), "base_features": args.base_features,
+                  "attention_levels": list(args.attention_levels),
                   "conditioning": "unconditional" if num_classes is None else
                   f"{num_classes} classes + a 'no class' label (label dropout {args.class_dropout:g})"},
         "training": {"epochs": args.epochs, "steps_per_epoch": steps_per_epoch, "batch_size": args.batch_size,
