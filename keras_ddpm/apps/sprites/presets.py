@@ -27,6 +27,7 @@ class SpritePreset:
     plot_every: int
     prediction: str = "epsilon"  # what the UNet predicts (keras_ddpm.process.parameterization)
     min_snr_gamma: float | None = None  # min-SNR loss weighting; None: the unweighted eq. 14 loss
+    attention_levels: tuple = ()  # UNet levels with self-attention (keras_ddpm.networks.unet.UNet)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -42,16 +43,16 @@ PRESETS = {
     ),
     "cpu": SpritePreset(
         name="cpu",
-        description="about 20 minutes on a 2-core CPU: 32 base features, v-prediction, batch 32, lr 1e-3 "
+        description="about 20 minutes on a 2-core CPU: 32 base features, v-prediction, batch 32, lr 2e-3 "
                     "decaying linearly, EMA 0.995, flips, cosine schedule, 4 passes over the data per epoch, 60 epochs",
-        epochs=60, batch_size=32, lr=1e-3, base_features=32, repeat=4, augment="flip", schedule="cosine",
+        epochs=60, batch_size=32, lr=2e-3, base_features=32, repeat=4, augment="flip", schedule="cosine",
         ema_momentum=0.995, checkpoint_every=10, plot_every=10, prediction="v",
     ),
 }
 
 #: The flags a preset fills (each a field of `SpritePreset` of the same name).
 PRESET_FIELDS = ("epochs", "batch_size", "lr", "base_features", "repeat", "augment", "schedule", "ema_momentum",
-                 "checkpoint_every", "plot_every", "prediction", "min_snr_gamma")
+                 "checkpoint_every", "plot_every", "prediction", "min_snr_gamma", "attention_levels")
 
 
 def get_preset(name: str) -> SpritePreset:
